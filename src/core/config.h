@@ -1,0 +1,143 @@
+// The configuration model: what a procman TOML file says, after template
+// expansion and validation. Pure data; parsing lives in config_parser.h.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/calendar.h"
+#include "core/cron.h"
+#include "core/diagnostic.h"
+#include "core/duration.h"
+
+namespace procman::core {
+
+/// How `command` is turned into a running process (seed 002 `type`).
+enum class CommandType {
+  Simple,      ///< argv split shell-style and exec'd; falls back to /bin/sh -c when it holds shell syntax
+  Expression,  ///< always /bin/sh -c
+  PidFile,     ///< /bin/sh -c; the supervised pid is read from $PROCMAN_PID_FILE
+  PodmanCid,   ///< /bin/sh -c prints a container id; the pid comes from `podman inspect`
+};
+
+struct Command {
+  std::string line;
+  CommandType type = CommandType::Simple;
+  SourcePos pos;
+};
+
+/// before / init / stop: a shell command with a timeout.
+struct Hook {
+  std::string command;
+  Duration timeout{};  ///< defaults: before 10s, init 10s, stop 5s (seed 002)
+  SourcePos pos;
+};
+
+/// A seed-002 health check; issue-3 kinds (http, tcp, file) extend this.
+struct HealthCheck {
+  enum class Kind { Command, Folder };
+  Kind kind = Kind::Command;
+  std::string command;  ///< Kind::Command
+  Duration timeout{};   ///< Kind::Command, default 5s
+  std::string folder;   ///< Kind::Folder
+  Duration inactive_time{};  ///< Kind::Folder, default 300s
+  SourcePos pos;
+};
+
+enum class RestartPolicy { Always, OnFailure, No };
+
+/// Exponential backoff between restarts: initial * multiplier^n, capped at max,
+/// and n goes back to 0 once the process has run for reset_after.
+struct Backoff {
+  Duration initial = std::chrono::seconds(1);
+  double multiplier = 2.0;
+  Duration max = std::chrono::minutes(1);
+  Duration reset_after = std::chrono::minutes(1);
+};
+
+/// At most `burst` starts within `interval`; seed 002's TooMuchRuns (5 in 10 min).
+struct StartLimit {
+  unsigned burst = 5;
+  Duration interval = std::chrono::minutes(10);
+};
+
+/// What a dependency has to reach before the dependent may start.
+enum class DepCondition {
+  Started,                ///< spawned (state init or running)
+  Running,                ///< running: init done / ready (the default, seed 002)
+  Completed,              ///< a one-shot that exited, whatever its status
+  CompletedSuccessfully,  ///< a one-shot that exited with a success code
+};
+
+struct Dependency {
+  std::string id;
+  DepCondition condition = DepCondition::Running;
+  SourcePos pos;
+};
+
+struct IoNice {
+  int io_class = 2;  ///< 1 realtime, 2 best-effort, 3 idle (ioprio classes)
+  int level = 4;     ///< 0..7, ignored for idle
+};
+
+/// An rlimit by its RLIMIT_* number; soft/hard UINT64_MAX means infinity.
+struct Limit {
+  int resource = 0;
+  std::string name;  ///< the config key, e.g. "nofile"
+  uint64_t soft = 0;
+  uint64_t hard = 0;
+};
+
+struct ProcessConfig {
+  std::string id;
+  SourcePos pos;  ///< where its [[process]] table starts
+
+  /// When this version starts to apply; nullopt = since forever (required in
+  /// seed 002, optional here). Versions of one id have distinct apply_on.
+  std::optional<LocalDateTime> apply_on;
+  bool fake = false;
+  std::optional<Command> command;  ///< required unless fake
+  std::vector<Dependency> depends_on;
+  std::optional<std::string> work_dir;
+  std::optional<Hook> before;
+  std::optional<Hook> init;
+  std::optional<Hook> stop;
+  std::optional<HealthCheck> health_check;
+  std::optional<Schedule> schedule;
+  bool one_shot = false;
+
+  // procman extensions
+  std::map<std::string, std::string> env;
+  std::optional<std::string> env_file;
+  RestartPolicy restart = RestartPolicy::Always;  ///< resolved: one-shots default to No
+  std::vector<int> success_exit_codes{0};
+  Backoff restart_delay;
+  StartLimit start_limit;
+  int stop_signal = 15;  ///< SIGTERM
+  Duration stop_timeout = std::chrono::seconds(10);
+  unsigned instances = 1;
+  std::optional<std::string> user;
+  std::optional<std::string> group;
+  std::optional<int> nice;
+  std::optional<IoNice> ionice;
+  std::optional<unsigned> umask;
+  std::vector<Limit> limits;
+  std::map<std::string, std::string> meta;
+  std::optional<Duration> deadline;
+  std::optional<CronSpec> cron;
+  std::optional<std::string> cron_text;  ///< as written, for display
+  std::optional<std::string> template_name;  ///< set when expanded from a [[template]]
+};
+
+struct Config {
+  std::string path;  ///< the file it was read from
+  std::string uid;
+  std::string file_format;
+  std::vector<ProcessConfig> processes;  ///< every version of every id, file order
+};
+
+}  // namespace procman::core

@@ -1,0 +1,28 @@
+// The state file procmand rewrites (atomically) on every transition, so that
+// a procmand started after a crash knows which pids are its children.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/supervisor.h"
+
+namespace procman::core {
+
+struct PersistedState {
+  int version = 1;
+  std::string uid;           ///< the config's uid
+  std::string config_path;
+  std::string boot_id;       ///< pids (and monotonic times) mean nothing after a reboot
+  int daemon_pid = 0;
+  int64_t written_usec = 0;  ///< realtime
+  std::vector<UnitStatus> units;
+};
+
+std::string serialize_state(const PersistedState& s);
+/// nullopt + *error for a file that is not a state file of this version.
+std::optional<PersistedState> parse_persisted_state(std::string_view text, std::string* error);
+
+}  // namespace procman::core

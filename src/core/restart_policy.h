@@ -1,0 +1,49 @@
+// Restart decisions: whether an exit is a success, whether to restart, how
+// long to wait (exponential backoff with reset), and the start limit.
+#pragma once
+
+#include <chrono>
+#include <deque>
+#include <optional>
+
+#include "core/config.h"
+
+namespace procman::core {
+
+using MonoTime = std::chrono::steady_clock::time_point;
+
+/// How a main process ended. `known` is false when it was not our child
+/// (re-adopted after a procmand restart): the kernel keeps its status from us.
+struct ExitInfo {
+  bool known = true;
+  bool signaled = false;
+  int code = 0;  ///< exit code, or signal number when signaled
+};
+
+bool exit_is_success(const ProcessConfig& cfg, const ExitInfo& e);
+
+/// Whether the policy restarts after this exit.
+bool should_restart(const ProcessConfig& cfg, bool success);
+
+/// Delay before restart number `consecutive` (0 = first restart after a healthy run):
+/// initial * multiplier^consecutive, capped at max.
+Duration backoff_delay(const Backoff& b, unsigned consecutive);
+
+/// Sliding window of start times. allow() says whether one more start fits
+/// within `burst` starts per `interval`; when it does not, retry_at() is when
+/// the oldest start leaves the window.
+class StartLimiter {
+ public:
+  bool allow(const StartLimit& limit, MonoTime now);
+  void record(MonoTime now) { starts_.push_back(now); }
+  std::optional<MonoTime> retry_at(const StartLimit& limit) const;
+  void reset() { starts_.clear(); }
+  const std::deque<MonoTime>& starts() const { return starts_; }
+  void restore(std::deque<MonoTime> starts) { starts_ = std::move(starts); }
+
+ private:
+  void prune(const StartLimit& limit, MonoTime now);
+  std::deque<MonoTime> starts_;
+};
+
+}  // namespace procman::core

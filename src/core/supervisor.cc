@@ -1,0 +1,1126 @@
+#include "core/supervisor.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <csignal>
+
+namespace procman::core {
+namespace {
+
+constexpr Duration kPidWatchTimeout = std::chrono::seconds(30);
+
+int64_t to_usec(WallTime t) {
+  return std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count();
+}
+int64_t mono_usec(MonoTime t) {
+  return std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count();
+}
+MonoTime from_mono_usec(int64_t us) { return MonoTime(std::chrono::microseconds(us)); }
+
+std::string unit_name(const std::string& id, unsigned instance, unsigned instances) {
+  return instances > 1 ? fmt::format("{}@{}", id, instance) : id;
+}
+
+const char* condition_name(DepCondition c) {
+  switch (c) {
+    case DepCondition::Started:
+      return "started";
+    case DepCondition::Running:
+      return "running";
+    case DepCondition::Completed:
+      return "completed";
+    case DepCondition::CompletedSuccessfully:
+      return "completed-successfully";
+  }
+  return "?";
+}
+
+bool needs_live_dependency(DepCondition c) {
+  return c == DepCondition::Started || c == DepCondition::Running;
+}
+
+/// Two versions are "the same" for reload purposes when every field that
+/// shapes the running process is equal; apply-on changes are handled apart.
+bool same_process_spec(const ProcessConfig& a, const ProcessConfig& b) {
+  auto cmd = [](const std::optional<Command>& c) {
+    return c ? std::pair(c->line, c->type) : std::pair(std::string(), CommandType::Simple);
+  };
+  auto hook = [](const std::optional<Hook>& h) {
+    return h ? std::pair(h->command, h->timeout) : std::pair(std::string(), Duration{});
+  };
+  return cmd(a.command) == cmd(b.command) && a.work_dir == b.work_dir &&
+         hook(a.before) == hook(b.before) && hook(a.init) == hook(b.init) &&
+         hook(a.stop) == hook(b.stop) && a.env == b.env && a.env_file == b.env_file &&
+         a.user == b.user && a.group == b.group && a.nice == b.nice && a.umask == b.umask &&
+         a.stop_signal == b.stop_signal && a.one_shot == b.one_shot &&
+         a.limits.size() == b.limits.size() &&
+         std::equal(a.limits.begin(), a.limits.end(), b.limits.begin(),
+                    [](const Limit& x, const Limit& y) {
+                      return x.resource == y.resource && x.soft == y.soft && x.hard == y.hard;
+                    }) &&
+         (a.ionice.has_value() == b.ionice.has_value()) &&
+         (!a.ionice ||
+          (a.ionice->io_class == b.ionice->io_class && a.ionice->level == b.ionice->level));
+}
+
+}  // namespace
+
+std::string_view hook_name(HookKind k) {
+  switch (k) {
+    case HookKind::Before:
+      return "before";
+    case HookKind::Init:
+      return "init";
+    case HookKind::Stop:
+      return "stop";
+  }
+  return "?";
+}
+
+std::string_view admin_goal_name(AdminGoal g) {
+  switch (g) {
+    case AdminGoal::Auto:
+      return "auto";
+    case AdminGoal::Started:
+      return "started";
+    case AdminGoal::Stopped:
+      return "stopped";
+  }
+  return "auto";
+}
+
+std::string signal_name(int sig) {
+  static const std::pair<int, const char*> kSignals[] = {
+      {SIGHUP, "SIGHUP"},       {SIGINT, "SIGINT"},   {SIGQUIT, "SIGQUIT"},   {SIGILL, "SIGILL"},
+      {SIGTRAP, "SIGTRAP"},     {SIGABRT, "SIGABRT"}, {SIGBUS, "SIGBUS"},     {SIGFPE, "SIGFPE"},
+      {SIGKILL, "SIGKILL"},     {SIGUSR1, "SIGUSR1"}, {SIGSEGV, "SIGSEGV"},   {SIGUSR2, "SIGUSR2"},
+      {SIGPIPE, "SIGPIPE"},     {SIGALRM, "SIGALRM"}, {SIGTERM, "SIGTERM"},   {SIGCHLD, "SIGCHLD"},
+      {SIGCONT, "SIGCONT"},     {SIGSTOP, "SIGSTOP"}, {SIGTSTP, "SIGTSTP"},   {SIGTTIN, "SIGTTIN"},
+      {SIGTTOU, "SIGTTOU"},     {SIGURG, "SIGURG"},   {SIGXCPU, "SIGXCPU"},   {SIGXFSZ, "SIGXFSZ"},
+      {SIGVTALRM, "SIGVTALRM"}, {SIGPROF, "SIGPROF"}, {SIGWINCH, "SIGWINCH"}, {SIGIO, "SIGIO"},
+      {SIGPWR, "SIGPWR"},       {SIGSYS, "SIGSYS"},
+  };
+  for (const auto& [n, name] : kSignals)
+    if (n == sig) return name;
+  return fmt::format("signal {}", sig);
+}
+
+std::string describe_exit(const ExitInfo& e) {
+  if (!e.known) return "exited while procmand was not watching (status unknown)";
+  if (e.signaled) return "killed by " + signal_name(e.code);
+  return fmt::format("exited with code {}", e.code);
+}
+
+struct Supervisor::Unit {
+  UnitStatus st;
+  unsigned instances = 1;
+  /// The version being run (or last run): a copy, so a reload never changes
+  /// what a live process was started with.
+  std::shared_ptr<const ProcessConfig> running;
+  AfterStop after_stop = AfterStop::Stay;
+  std::optional<ExitInfo> pending_exit;  ///< exit kept while remnants of the group are killed
+  std::string pending_failure;           ///< reason kept for AfterStop::AttemptFailed
+  bool main_gone = false;                ///< Stopping: main pid exited, group may remain
+  bool sent_kill = false;
+  bool wait_over = false;     ///< Backoff / StartLimitHit: the timer fired
+  bool from_backoff = false;  ///< the next start is an automatic restart
+  int wrapper_pid = -1;       ///< pid-file / podman-cid: the launching shell
+  MonoTime started_at{};
+  MonoTime running_since{};
+  StartLimiter limiter;
+  std::array<std::optional<MonoTime>, kSlotCount> timer_at{};
+  bool queued = false;
+};
+
+Supervisor::Supervisor(Effects& fx, const Clock& clock) : fx_(fx), clock_(clock) {}
+Supervisor::~Supervisor() = default;
+
+// ---------------------------------------------------------------- config
+
+ReloadSummary Supervisor::apply_config(const Config& cfg) {
+  ReloadSummary summary;
+  auto fresh = std::make_unique<Config>(cfg);
+  std::map<std::string, std::vector<const ProcessConfig*>, std::less<>> versions;
+  for (const auto& p : fresh->processes) versions[p.id].push_back(&p);
+
+  // The effective version of each id under the new config, to compare apply-on.
+  auto effective_of = [&](const std::vector<const ProcessConfig*>& vs) -> const ProcessConfig* {
+    const LocalDateTime now = clock_.local();
+    const ProcessConfig* best = nullptr;
+    for (const auto* p : vs) {
+      if (p->fake) continue;
+      if (p->apply_on && *p->apply_on > now) continue;
+      if (!best || (p->apply_on && (!best->apply_on || *p->apply_on > *best->apply_on))) best = p;
+    }
+    return best;
+  };
+
+  std::set<std::string> wanted_names;
+  for (const auto& [id, vs] : versions) {
+    unsigned instances = 1;
+    if (const auto* eff = effective_of(vs))
+      instances = eff->instances;
+    else
+      instances = vs.back()->instances;
+    for (unsigned i = 0; i < instances; ++i) {
+      std::string name = unit_name(id, i, instances);
+      wanted_names.insert(name);
+      auto it = units_.find(name);
+      if (it == units_.end()) {
+        auto u = std::make_unique<Unit>();
+        u->st.name = name;
+        u->st.id = id;
+        u->st.instance = i;
+        u->instances = instances;
+        if (started_) summary.added.push_back(name);
+        units_.emplace(name, std::move(u));
+        continue;
+      }
+      Unit& u = *it->second;
+      u.instances = instances;
+      if (u.st.removed) {
+        u.st.removed = false;  // came back before it was forgotten
+        if (u.after_stop == AfterStop::Remove) u.after_stop = AfterStop::Reconcile;
+      }
+      if (!started_ || !u.running) continue;
+      const ProcessConfig* eff = effective_of(vs);
+      if (!eff) continue;  // nothing applies now: reconcile stops it
+      const bool live = is_active(u.st.state);
+      if (eff->apply_on != u.running->apply_on) {
+        // seed 002: only a change of the effective apply-on restarts a process.
+        if (live) {
+          summary.restarted.push_back(name);
+          begin_stop(u, AfterStop::Restart, "the effective apply-on changed");
+        }
+      } else if (!same_process_spec(*eff, *u.running)) {
+        if (live) {
+          u.st.restart_pending = true;
+          summary.changed_pending.push_back(name);
+        }
+      }
+    }
+  }
+  for (auto& [name, u] : units_) {
+    if (wanted_names.count(name) || u->st.removed) continue;
+    u->st.removed = true;
+    summary.removed.push_back(name);
+  }
+
+  versions_ = std::move(versions);
+  config_ = std::move(fresh);
+  rebuild_graph();
+  // Forget removed units that have nothing running; the rest stop first.
+  std::vector<Unit*> gone;
+  for (auto& [name, u] : units_)
+    if (u->st.removed && !is_active(u->st.state)) gone.push_back(u.get());
+  for (Unit* u : gone) forget(*u);
+  for (auto& [name, u] : units_) enqueue(*u);
+  dirty_ = true;
+  if (started_) drain();
+  return summary;
+}
+
+void Supervisor::rebuild_graph() {
+  instances_.clear();
+  dependents_.clear();
+  for (auto& [name, u] : units_) instances_[u->st.id].push_back(u.get());
+  for (auto& [name, u] : units_) {
+    std::set<std::string> seen;
+    auto vit = versions_.find(u->st.id);
+    if (vit == versions_.end()) continue;
+    for (const auto* v : vit->second)
+      for (const auto& d : v->depends_on)
+        if (seen.insert(d.id).second) dependents_[d.id].push_back(u.get());
+  }
+}
+
+void Supervisor::forget(Unit& u) {
+  for (int slot = 0; slot < kSlotCount; ++slot) disarm(u, static_cast<TimerSlot>(slot));
+  if (u.st.pid > 0) by_pid_.erase(u.st.pid);
+  if (u.wrapper_pid > 0) by_pid_.erase(u.wrapper_pid);
+  queue_.erase(std::remove(queue_.begin(), queue_.end(), &u), queue_.end());
+  std::string name = u.st.name;
+  units_.erase(name);
+  rebuild_graph();
+  dirty_ = true;
+}
+
+const ProcessConfig* Supervisor::effective(const Unit& u) const {
+  auto it = versions_.find(u.st.id);
+  if (it == versions_.end() || u.st.removed) return nullptr;
+  const LocalDateTime now = clock_.local();
+  const ProcessConfig* best = nullptr;
+  for (const auto* p : it->second) {
+    if (p->fake) continue;
+    if (p->apply_on && *p->apply_on > now) continue;
+    if (!best || (p->apply_on && (!best->apply_on || *p->apply_on > *best->apply_on))) best = p;
+  }
+  return best;
+}
+
+const ProcessConfig* Supervisor::effective_config(std::string_view name) const {
+  const Unit* u = find_unit(name);
+  return u ? effective(*u) : nullptr;
+}
+
+// ---------------------------------------------------------------- restore
+
+void Supervisor::restore(const std::vector<RestoredUnit>& restored) {
+  const MonoTime now = clock_.now();
+  for (const auto& r : restored) {
+    Unit* u = find_unit(r.status.name);
+    const bool had_process = is_active(r.status.state) && r.status.pid > 0;
+    if (!u) {
+      if (!had_process || !r.alive) continue;
+      // A process the new config no longer has: take it over only to stop it.
+      auto fresh = std::make_unique<Unit>();
+      fresh->st = r.status;
+      fresh->st.removed = true;
+      u = fresh.get();
+      units_.emplace(u->st.name, std::move(fresh));
+      rebuild_graph();
+    }
+    // History survives a procmand restart; the live part is re-checked.
+    UnitStatus& st = u->st;
+    st.admin = r.status.admin;
+    st.done = r.status.done;
+    st.restarts = r.status.restarts;
+    st.consecutive_failures = r.status.consecutive_failures;
+    st.last_exit = r.status.last_exit;
+    st.start_usec = r.status.start_usec;
+    st.exit_usec = r.status.exit_usec;
+    st.run_usec = r.status.run_usec;
+    st.failure_reason = r.status.failure_reason;
+    st.apply_on = r.status.apply_on;
+    std::deque<MonoTime> starts;
+    for (int64_t us : r.status.start_limit_mono_usec) starts.push_back(from_mono_usec(us));
+    u->limiter.restore(std::move(starts));
+
+    // The version it was started from, if the config still has it.
+    if (auto vit = versions_.find(st.id); vit != versions_.end()) {
+      for (const auto* v : vit->second)
+        if (!v->fake && v->apply_on == r.status.apply_on)
+          u->running = std::make_shared<ProcessConfig>(*v);
+      if (!u->running)
+        if (const ProcessConfig* eff = effective(*u))
+          u->running = std::make_shared<ProcessConfig>(*eff);
+    }
+    if (!u->running) {
+      ProcessConfig placeholder;  // only to stop it: the defaults (SIGTERM, 10s) apply
+      placeholder.id = st.id;
+      u->running = std::make_shared<ProcessConfig>(placeholder);
+    }
+
+    if (had_process && r.alive) {
+      st.pid = r.status.pid;
+      st.pgid = r.status.pgid;
+      st.pid_start_time = r.status.pid_start_time;
+      st.adopted = true;
+      by_pid_[st.pid] = u;
+      // The start time is unknown in monotonic terms; count the run from now.
+      u->started_at = now;
+      u->running_since = now;
+      if (r.status.state == State::Stopping || st.removed) {
+        set_state(*u, State::Running, "re-adopted after a procmand restart");
+        begin_stop(*u, st.removed ? AfterStop::Remove : AfterStop::Stay,
+                   st.removed ? "no longer in the config" : "was stopping when procmand stopped");
+      } else {
+        set_state(*u, State::Running,
+                  fmt::format("re-adopted pid {} after a procmand restart", st.pid));
+      }
+      continue;
+    }
+    if (had_process) {
+      // It died while nobody watched: its policy decides, like any exit.
+      st.pid = r.status.pid;
+      u->started_at = now;
+      u->running_since = now;
+      set_state(*u, State::Running, "was running when procmand stopped");
+      main_exited(*u, ExitInfo{.known = false});
+      continue;
+    }
+    switch (r.status.state) {
+      case State::ExitedOk:
+      case State::Failed:
+      case State::StartLimitHit:
+        // Carried over as it was, not a new event: no transition is reported.
+        st.state = r.status.state;
+        st.status_text = r.status.status_text;
+        if (r.status.state == State::StartLimitHit && u->running)
+          if (auto at = u->limiter.retry_at(u->running->start_limit)) arm(*u, kStateTimer, *at);
+        break;
+      default:
+        break;  // pending, backoff, stopped...: reconcile decides afresh
+    }
+  }
+  dirty_ = true;
+}
+
+// ---------------------------------------------------------------- queries
+
+Supervisor::Unit* Supervisor::find_unit(std::string_view name) const {
+  auto it = units_.find(name);
+  return it == units_.end() ? nullptr : it->second.get();
+}
+
+const UnitStatus* Supervisor::find(std::string_view name) const {
+  const Unit* u = find_unit(name);
+  return u ? &u->st : nullptr;
+}
+
+const UnitStatus* Supervisor::find_by_pid(int pid) const {
+  auto it = by_pid_.find(pid);
+  return it == by_pid_.end() ? nullptr : &it->second->st;
+}
+
+std::vector<std::string> Supervisor::resolve(std::string_view name) const {
+  if (find_unit(name)) return {std::string(name)};
+  std::vector<std::string> out;
+  if (auto it = instances_.find(name); it != instances_.end())
+    for (const Unit* u : it->second) out.push_back(u->st.name);
+  return out;
+}
+
+std::vector<UnitStatus> Supervisor::status() const {
+  std::vector<UnitStatus> out;
+  out.reserve(units_.size());
+  for (const auto& [name, u] : units_) {
+    out.push_back(u->st);
+    out.back().start_limit_mono_usec.clear();
+    for (MonoTime t : u->limiter.starts()) out.back().start_limit_mono_usec.push_back(mono_usec(t));
+  }
+  return out;
+}
+
+bool Supervisor::wants_up(const Unit& u) const {
+  if (shutting_down_ || u.st.removed) return false;
+  if (u.st.admin == AdminGoal::Stopped) return false;
+  const ProcessConfig* eff = effective(u);
+  if (!eff) return false;
+  if (eff->one_shot && u.st.done) return false;
+  if (u.st.admin == AdminGoal::Started) return true;
+  // Schedules and cron ticks decide activity at runtime (see docs/config.md);
+  // a schedule window closed now means not wanted now.
+  if (eff->schedule && !schedule_contains(*eff->schedule, clock_.local())) return false;
+  if (eff->cron) return false;  // cron one-shots run at their ticks only
+  return true;
+}
+
+bool Supervisor::dep_satisfied(const Dependency& d) const {
+  auto it = instances_.find(d.id);
+  if (it == instances_.end() || it->second.empty()) return false;
+  for (const Unit* t : it->second) {
+    const State s = t->st.state;
+    switch (d.condition) {
+      case DepCondition::Started:
+        if (!wants_up(*t) || !is_started(s)) return false;
+        break;
+      case DepCondition::Running:
+        if (!wants_up(*t) || s != State::Running) return false;
+        break;
+      case DepCondition::Completed:
+        if (s != State::ExitedOk && s != State::Failed) return false;
+        break;
+      case DepCondition::CompletedSuccessfully:
+        if (s != State::ExitedOk) return false;
+        break;
+    }
+  }
+  return true;
+}
+
+std::string Supervisor::unmet_dependency(const Unit& u) const {
+  const ProcessConfig* eff = effective(u);
+  if (!eff) return {};
+  for (const auto& d : eff->depends_on)
+    if (!dep_satisfied(d))
+      return fmt::format("waiting for {} ({})", d.id, condition_name(d.condition));
+  return {};
+}
+
+bool Supervisor::dependents_active(const Unit& u) const {
+  auto it = dependents_.find(u.st.id);
+  if (it == dependents_.end()) return false;
+  for (const Unit* d : it->second) {
+    if (!is_active(d->st.state)) continue;
+    const ProcessConfig* cfg = d->running ? d->running.get() : effective(*d);
+    if (!cfg) continue;
+    for (const auto& dep : cfg->depends_on)
+      if (dep.id == u.st.id && needs_live_dependency(dep.condition)) return true;
+  }
+  return false;
+}
+
+bool Supervisor::shutdown_complete() const {
+  if (!shutting_down_) return false;
+  for (const auto& [name, u] : units_)
+    if (is_active(u->st.state)) return false;
+  return true;
+}
+
+// ---------------------------------------------------------------- the loop
+
+void Supervisor::start() {
+  started_ = true;
+  for (auto& [name, u] : units_) enqueue(*u);
+  drain();
+}
+
+void Supervisor::enqueue(Unit& u) {
+  if (u.queued) return;
+  u.queued = true;
+  queue_.push_back(&u);
+}
+
+void Supervisor::enqueue_related(Unit& u) {
+  if (auto it = dependents_.find(u.st.id); it != dependents_.end())
+    for (Unit* d : it->second) enqueue(*d);
+  // Its dependencies may be waiting for it to stop (reverse-order stop).
+  if (u.running)
+    for (const auto& dep : u.running->depends_on)
+      if (auto it = instances_.find(dep.id); it != instances_.end())
+        for (Unit* t : it->second) enqueue(*t);
+}
+
+void Supervisor::drain() {
+  if (!started_ || draining_) return;
+  draining_ = true;
+  while (!queue_.empty()) {
+    Unit* u = queue_.front();
+    queue_.erase(queue_.begin());
+    u->queued = false;
+    reconcile(*u);
+  }
+  draining_ = false;
+}
+
+void Supervisor::reconcile(Unit& u) {
+  const bool up = wants_up(u);
+  switch (u.st.state) {
+    case State::Invalid:
+    case State::Stopped:
+    case State::Pending: {
+      if (!up) {
+        if (u.st.state != State::Stopped) set_state(u, State::Stopped, "no longer wanted");
+        if (u.st.removed) forget(u);
+        return;
+      }
+      std::string unmet = unmet_dependency(u);
+      if (unmet.empty()) {
+        begin_start(u);
+      } else if (u.st.state != State::Pending || u.st.sub_state != unmet) {
+        set_state(u, State::Pending, unmet, unmet);
+      }
+      return;
+    }
+    case State::ExitedOk:
+    case State::Failed:
+      // Terminal until an admin start, reset-failed or a new activation.
+      if (u.st.removed) forget(u);
+      return;
+    case State::Backoff:
+    case State::StartLimitHit: {
+      if (!up) {
+        disarm(u, kStateTimer);
+        u.wait_over = false;
+        set_state(u, State::Stopped, "no longer wanted");
+        if (u.st.removed) forget(u);
+        return;
+      }
+      if (!u.wait_over) return;
+      u.wait_over = false;
+      u.from_backoff = u.st.state == State::Backoff;
+      std::string unmet = unmet_dependency(u);
+      if (unmet.empty())
+        begin_start(u);
+      else
+        set_state(u, State::Pending, unmet, unmet);
+      return;
+    }
+    case State::Before:
+    case State::Starting:
+    case State::Init:
+    case State::Running: {
+      if (!up) {
+        // Reverse dependency order: dependents go first.
+        if (dependents_active(u)) return;
+        std::string why = shutting_down_                     ? "procmand is shutting down"
+                          : u.st.removed                     ? "removed from the config"
+                          : u.st.admin == AdminGoal::Stopped ? "stop requested"
+                                                             : "configuration no longer active";
+        begin_stop(u, u.st.removed ? AfterStop::Remove : AfterStop::Stay, why);
+        return;
+      }
+      std::string unmet = unmet_dependency(u);
+      if (!unmet.empty()) {
+        // seed 002: dependents stop when a dependency leaves running.
+        begin_stop(u, AfterStop::Reconcile, "dependency lost: " + unmet.substr(12));
+      }
+      return;
+    }
+    case State::Stopping:
+      return;
+  }
+}
+
+void Supervisor::set_state(Unit& u, State s, std::string reason, std::string sub) {
+  const State from = u.st.state;
+  u.st.state = s;
+  u.st.sub_state = std::move(sub);
+  u.st.status_text = reason;
+  dirty_ = true;
+  // A repeated backoff (a start that failed before leaving backoff) and the SIGKILL
+  // escalation of a stop are news too, though the state name stays the same.
+  if (from != s || s == State::Pending || s == State::Backoff || s == State::Stopping)
+    fx_.transition(u.st, from, reason);
+  enqueue_related(u);
+}
+
+// ---------------------------------------------------------------- timers
+
+void Supervisor::arm(Unit& u, TimerSlot slot, MonoTime at) {
+  disarm(u, slot);
+  u.timer_at[slot] = at;
+  timers_.emplace(at, &u, slot);
+}
+
+void Supervisor::disarm(Unit& u, TimerSlot slot) {
+  if (!u.timer_at[slot]) return;
+  timers_.erase(std::make_tuple(*u.timer_at[slot], &u, static_cast<int>(slot)));
+  u.timer_at[slot].reset();
+}
+
+std::optional<MonoTime> Supervisor::next_deadline() const {
+  if (timers_.empty()) return std::nullopt;
+  return std::get<0>(*timers_.begin());
+}
+
+void Supervisor::on_timer() {
+  const MonoTime now = clock_.now();
+  while (!timers_.empty() && std::get<0>(*timers_.begin()) <= now) {
+    auto [at, u, slot] = *timers_.begin();
+    timers_.erase(timers_.begin());
+    u->timer_at[slot].reset();
+    fire(*u, static_cast<TimerSlot>(slot));
+  }
+  drain();
+}
+
+void Supervisor::fire(Unit& u, TimerSlot slot) {
+  if (slot != kStateTimer) return;
+  const ProcessConfig& cfg = *u.running;
+  switch (u.st.state) {
+    case State::Backoff:
+    case State::StartLimitHit:
+      // The wait is over: reconcile starts it if it is still wanted.
+      u.wait_over = true;
+      enqueue(u);
+      break;
+    case State::Before:
+      fx_.cancel_hook(u.st, HookKind::Before);
+      attempt_failed(u, fmt::format("before command timed out after {}",
+                                    format_duration(cfg.before->timeout)));
+      break;
+    case State::Init:
+      // begin_stop cancels the init command.
+      u.pending_failure =
+          fmt::format("init command timed out after {}", format_duration(cfg.init->timeout));
+      begin_stop(u, AfterStop::AttemptFailed, u.pending_failure);
+      break;
+    case State::Starting:
+      fx_.cancel_main_pid_watch(u.st);
+      u.pending_failure =
+          fmt::format("no pid reported within {}", format_duration(kPidWatchTimeout));
+      begin_stop(u, AfterStop::AttemptFailed, u.pending_failure);
+      break;
+    case State::Stopping:
+      if (u.st.sub_state == "stop-command") {
+        fx_.cancel_hook(u.st, HookKind::Stop);
+        send_stop_signal(u);
+      } else if (!u.sent_kill) {
+        u.sent_kill = true;
+        fx_.signal(u.st, SIGKILL);
+        set_state(
+            u, State::Stopping,
+            fmt::format("did not stop within {}, sent SIGKILL", format_duration(cfg.stop_timeout)),
+            "sigkill");
+        arm(u, kStateTimer, clock_.now() + cfg.stop_timeout);
+      } else if (!fx_.group_alive(u.st) || u.main_gone) {
+        // SIGKILL cannot be ignored; what is left is unkillable (D state) or gone.
+        finish_stop(u);
+      } else {
+        arm(u, kStateTimer, clock_.now() + cfg.stop_timeout);
+      }
+      break;
+    default:
+      break;
+  }
+}
+
+// ---------------------------------------------------------------- starting
+
+void Supervisor::begin_start(Unit& u) {
+  const ProcessConfig* eff = effective(u);
+  if (!eff) return;
+  const MonoTime now = clock_.now();
+  const bool restarting = u.from_backoff;
+  u.from_backoff = false;
+  if (!u.limiter.allow(eff->start_limit, now)) {
+    u.running = std::make_shared<ProcessConfig>(*eff);
+    if (auto at = u.limiter.retry_at(eff->start_limit)) arm(u, kStateTimer, *at);
+    set_state(u, State::StartLimitHit,
+              fmt::format("started {} times within {}; waiting before the next start",
+                          eff->start_limit.burst, format_duration(eff->start_limit.interval)));
+    return;
+  }
+  u.limiter.record(now);
+  if (restarting) ++u.st.restarts;
+  u.running = std::make_shared<ProcessConfig>(*eff);
+  u.st.apply_on = eff->apply_on;
+  u.st.restart_pending = false;
+  u.st.adopted = false;
+  u.st.last_exit.reset();
+  u.pending_exit.reset();
+  u.pending_failure.clear();
+  u.main_gone = false;
+  u.sent_kill = false;
+  u.started_at = now;
+  u.running_since = MonoTime{};
+  u.st.start_usec = to_usec(clock_.wall());
+  if (eff->before) {
+    set_state(u, State::Before, "running the before command");
+    std::string error;
+    if (!fx_.run_hook(u.st, HookKind::Before, *eff->before, *eff, &error)) {
+      attempt_failed(u, "before command: " + error);
+      return;
+    }
+    arm(u, kStateTimer, now + eff->before->timeout);
+    return;
+  }
+  spawn_main(u);
+}
+
+void Supervisor::spawn_main(Unit& u) {
+  const ProcessConfig& cfg = *u.running;
+  SpawnOutcome out = fx_.spawn(u.st, cfg);
+  if (!out.ok) {
+    attempt_failed(u, out.error);
+    return;
+  }
+  const bool indirect = cfg.command && (cfg.command->type == CommandType::PidFile ||
+                                        cfg.command->type == CommandType::PodmanCid);
+  u.st.pgid = out.pgid;
+  if (indirect) {
+    u.wrapper_pid = out.pid;
+    by_pid_[out.pid] = &u;
+    u.st.pid = -1;
+    set_state(u, State::Starting,
+              fmt::format("started launcher pid {}, waiting for the process pid", out.pid),
+              cfg.command->type == CommandType::PidFile ? "pid-file" : "podman-cid");
+    fx_.watch_main_pid(u.st, cfg);
+    arm(u, kStateTimer, clock_.now() + kPidWatchTimeout);
+    return;
+  }
+  u.st.pid = out.pid;
+  u.st.pid_start_time = out.start_time;
+  by_pid_[out.pid] = &u;
+  main_known(u);
+}
+
+void Supervisor::main_known(Unit& u) {
+  const ProcessConfig& cfg = *u.running;
+  disarm(u, kStateTimer);
+  if (cfg.init) {
+    set_state(u, State::Init, fmt::format("pid {} started, running the init command", u.st.pid));
+    std::string error;
+    if (!fx_.run_hook(u.st, HookKind::Init, *cfg.init, cfg, &error)) {
+      u.pending_failure = "init command: " + error;
+      begin_stop(u, AfterStop::AttemptFailed, u.pending_failure);
+      return;
+    }
+    arm(u, kStateTimer, clock_.now() + cfg.init->timeout);
+    return;
+  }
+  u.running_since = clock_.now();
+  set_state(u, State::Running, fmt::format("pid {} started", u.st.pid));
+}
+
+void Supervisor::on_main_pid(const std::string& name, int pid, int pgid, uint64_t start_time) {
+  Unit* u = find_unit(name);
+  if (!u || u->st.state != State::Starting) return;
+  u->st.pid = pid;
+  u->st.pgid = pgid;
+  u->st.pid_start_time = start_time;
+  by_pid_[pid] = u;
+  main_known(*u);
+  drain();
+}
+
+void Supervisor::on_main_pid_failed(const std::string& name, const std::string& reason) {
+  Unit* u = find_unit(name);
+  if (!u || u->st.state != State::Starting) return;
+  disarm(*u, kStateTimer);
+  u->pending_failure = reason;
+  begin_stop(*u, AfterStop::AttemptFailed, reason);
+  drain();
+}
+
+void Supervisor::on_hook_done(const std::string& name, HookKind kind, const HookResult& r) {
+  Unit* u = find_unit(name);
+  if (!u) return;
+  const std::string what = r.error.empty() ? describe_exit(r.exit) : r.error;
+  switch (kind) {
+    case HookKind::Before:
+      if (u->st.state != State::Before) break;
+      disarm(*u, kStateTimer);
+      if (r.ok)
+        spawn_main(*u);
+      else
+        attempt_failed(*u, "before command " + what);
+      break;
+    case HookKind::Init:
+      if (u->st.state != State::Init) break;
+      disarm(*u, kStateTimer);
+      if (r.ok) {
+        u->running_since = clock_.now();
+        set_state(*u, State::Running, "init command succeeded");
+      } else {
+        u->pending_failure = "init command " + what;
+        begin_stop(*u, AfterStop::AttemptFailed, u->pending_failure);
+      }
+      break;
+    case HookKind::Stop:
+      if (u->st.state != State::Stopping || u->st.sub_state != "stop-command") break;
+      disarm(*u, kStateTimer);
+      if (u->main_gone && !fx_.group_alive(u->st))
+        finish_stop(*u);
+      else
+        send_stop_signal(*u);
+      break;
+  }
+  drain();
+}
+
+// ---------------------------------------------------------------- stopping
+
+void Supervisor::begin_stop(Unit& u, AfterStop then, std::string reason) {
+  const State s = u.st.state;
+  if (s == State::Stopping) {
+    // A later, stronger reason wins (removal and shutdown beat a restart).
+    if (then == AfterStop::Remove || then == AfterStop::Stay) u.after_stop = then;
+    return;
+  }
+  u.after_stop = then;
+  disarm(u, kStateTimer);
+  switch (s) {
+    case State::Before:
+      fx_.cancel_hook(u.st, HookKind::Before);
+      finish_stop(u);
+      return;
+    case State::Init:
+      fx_.cancel_hook(u.st, HookKind::Init);
+      break;
+    case State::Starting:
+      fx_.cancel_main_pid_watch(u.st);
+      break;
+    case State::Running:
+      break;
+    default:
+      finish_stop(u);
+      return;
+  }
+  const ProcessConfig& cfg = *u.running;
+  u.sent_kill = false;
+  if (u.st.pid <= 0 && u.wrapper_pid <= 0 && !fx_.group_alive(u.st)) {
+    // Nothing of it is left (a launcher that already exited): nothing to signal.
+    finish_stop(u);
+    return;
+  }
+  if (cfg.stop && !u.main_gone) {
+    set_state(u, State::Stopping, reason.empty() ? "running the stop command" : reason,
+              "stop-command");
+    std::string error;
+    if (fx_.run_hook(u.st, HookKind::Stop, *cfg.stop, cfg, &error)) {
+      arm(u, kStateTimer, clock_.now() + cfg.stop->timeout);
+      return;
+    }
+  }
+  set_state(u, State::Stopping, reason, "");
+  send_stop_signal(u);
+}
+
+void Supervisor::send_stop_signal(Unit& u) {
+  const ProcessConfig& cfg = *u.running;
+  fx_.signal(u.st, cfg.stop_signal);
+  u.st.sub_state = "signal";
+  u.st.status_text = fmt::format("sent {}, waiting up to {}", signal_name(cfg.stop_signal),
+                                 format_duration(cfg.stop_timeout));
+  dirty_ = true;
+  arm(u, kStateTimer, clock_.now() + cfg.stop_timeout);
+}
+
+void Supervisor::finish_stop(Unit& u) {
+  disarm(u, kStateTimer);
+  if (u.st.pid > 0) by_pid_.erase(u.st.pid);
+  if (u.wrapper_pid > 0) by_pid_.erase(u.wrapper_pid);
+  const bool had_process = u.st.pid > 0 || u.wrapper_pid > 0;
+  u.st.pid = -1;
+  u.wrapper_pid = -1;
+  u.main_gone = false;
+  if (had_process) fx_.released(u.st);
+  const AfterStop then = u.after_stop;
+  u.after_stop = AfterStop::Stay;
+  switch (then) {
+    case AfterStop::Stay:
+      set_state(u, State::Stopped, u.st.last_exit ? describe_exit(*u.st.last_exit) : "stopped");
+      break;
+    case AfterStop::Restart:
+      set_state(u, State::Stopped, "stopped for restart");
+      begin_start(u);
+      break;
+    case AfterStop::Reconcile:
+      set_state(u, State::Stopped, u.st.last_exit ? describe_exit(*u.st.last_exit) : "stopped");
+      break;
+    case AfterStop::ExitPolicy:
+      apply_exit_policy(u);
+      break;
+    case AfterStop::AttemptFailed:
+      attempt_failed(u, u.pending_failure.empty() ? "start failed" : u.pending_failure);
+      break;
+    case AfterStop::Remove:
+      set_state(u, State::Stopped, "removed from the config");
+      forget(u);
+      return;
+  }
+  enqueue(u);
+}
+
+// ---------------------------------------------------------------- exits
+
+bool Supervisor::on_exit(int pid, const ExitInfo& exit) {
+  auto it = by_pid_.find(pid);
+  if (it == by_pid_.end()) {
+    on_group_change();
+    return false;
+  }
+  Unit& u = *it->second;
+  if (pid == u.wrapper_pid && pid != u.st.pid) {
+    // The launcher of a pid-file / podman-cid command. Success means "wait
+    // for the pid"; failure before a pid was known fails the attempt.
+    by_pid_.erase(pid);
+    u.wrapper_pid = -1;
+    if (u.st.state == State::Stopping && u.st.pid <= 0) {
+      // Stopped before the real pid was known: the launcher was all there was.
+      u.main_gone = true;
+      if (u.st.sub_state != "stop-command" && !fx_.group_alive(u.st)) finish_stop(u);
+    } else if (u.st.state == State::Starting && !exit_is_success(*u.running, exit) &&
+               u.running->command->type == CommandType::PidFile) {
+      fx_.cancel_main_pid_watch(u.st);
+      disarm(u, kStateTimer);
+      u.pending_failure = "launcher " + describe_exit(exit) + " before writing the pid file";
+      begin_stop(u, AfterStop::AttemptFailed, u.pending_failure);
+    }
+    drain();
+    return true;
+  }
+  main_exited(u, exit);
+  on_group_change();
+  drain();
+  return true;
+}
+
+void Supervisor::record_exit(Unit& u, const ExitInfo& exit) {
+  u.st.last_exit = exit;
+  u.st.exit_usec = to_usec(clock_.wall());
+  u.st.run_usec =
+      std::chrono::duration_cast<std::chrono::microseconds>(clock_.now() - u.started_at).count();
+  dirty_ = true;
+}
+
+void Supervisor::main_exited(Unit& u, const ExitInfo& exit) {
+  by_pid_.erase(u.st.pid);
+  record_exit(u, exit);
+  if (u.st.state == State::Stopping) {
+    u.main_gone = true;
+    if (u.st.sub_state == "stop-command") return;  // the stop command's end decides
+    if (!fx_.group_alive(u.st)) finish_stop(u);
+    return;
+  }
+  // It ended on its own. Whatever it left in its group goes too before any
+  // restart, so a new start never overlaps the old one.
+  disarm(u, kStateTimer);
+  if (u.st.state == State::Init) fx_.cancel_hook(u.st, HookKind::Init);
+  if (u.st.state == State::Starting) fx_.cancel_main_pid_watch(u.st);
+  u.pending_exit = exit;
+  if (u.st.pgid > 0 && fx_.group_alive(u.st)) {
+    u.main_gone = true;
+    u.after_stop = AfterStop::ExitPolicy;
+    set_state(u, State::Stopping, describe_exit(exit) + "; stopping the rest of its process group");
+    send_stop_signal(u);
+    return;
+  }
+  if (u.wrapper_pid > 0) by_pid_.erase(u.wrapper_pid);
+  u.wrapper_pid = -1;
+  fx_.released(u.st);
+  u.st.pid = -1;
+  apply_exit_policy(u);
+}
+
+void Supervisor::apply_exit_policy(Unit& u) {
+  const ExitInfo exit = u.pending_exit.value_or(ExitInfo{.known = false});
+  u.pending_exit.reset();
+  const ProcessConfig& cfg = *u.running;
+  const bool success = exit_is_success(cfg, exit);
+  std::string what = describe_exit(exit);
+  if (success && cfg.one_shot) {
+    u.st.done = true;
+    if (u.st.admin == AdminGoal::Started) u.st.admin = AdminGoal::Auto;
+    u.st.consecutive_failures = 0;
+    u.st.failure_reason.clear();
+    set_state(u, State::ExitedOk, what);
+    return;
+  }
+  if (!success) u.st.failure_reason = what;
+  if (should_restart(cfg, success) && wants_up(u)) {
+    schedule_restart(u, what);
+    return;
+  }
+  if (success) {
+    u.st.consecutive_failures = 0;
+    set_state(u, State::ExitedOk, what);
+  } else {
+    set_state(u, State::Failed, what);
+  }
+}
+
+void Supervisor::attempt_failed(Unit& u, std::string reason) {
+  u.st.failure_reason = reason;
+  if (u.st.pid > 0) by_pid_.erase(u.st.pid);
+  u.st.pid = -1;
+  const ProcessConfig& cfg = *u.running;
+  if (should_restart(cfg, false) && wants_up(u)) {
+    schedule_restart(u, reason);
+    return;
+  }
+  set_state(u, State::Failed, reason);
+}
+
+void Supervisor::schedule_restart(Unit& u, std::string reason) {
+  const ProcessConfig& cfg = *u.running;
+  const MonoTime now = clock_.now();
+  // A run that stayed up for reset-after was healthy: start the backoff over.
+  if (u.running_since != MonoTime{} && now - u.running_since >= cfg.restart_delay.reset_after)
+    u.st.consecutive_failures = 0;
+  u.running_since = MonoTime{};
+  const Duration delay = backoff_delay(cfg.restart_delay, u.st.consecutive_failures);
+  ++u.st.consecutive_failures;
+  arm(u, kStateTimer, now + delay);
+  set_state(u, State::Backoff, fmt::format("{}; restarting in {}", reason, format_duration(delay)));
+}
+
+void Supervisor::on_group_change() {
+  std::vector<Unit*> ready;
+  for (auto& [name, u] : units_)
+    if (u->st.state == State::Stopping && u->main_gone && u->st.sub_state != "stop-command" &&
+        !fx_.group_alive(u->st))
+      ready.push_back(u.get());
+  for (Unit* u : ready) finish_stop(*u);
+  drain();
+}
+
+// ---------------------------------------------------------------- admin
+
+std::string Supervisor::start(std::string_view name) {
+  auto names = resolve(name);
+  if (names.empty()) return fmt::format("no such process '{}'", name);
+  for (const auto& n : names) {
+    Unit& u = *find_unit(n);
+    if (!effective(u))
+      return fmt::format("'{}' has no version that applies now (fake, or apply-on in the future)",
+                         n);
+  }
+  if (shutting_down_) return "procmand is shutting down";
+  for (const auto& n : names) {
+    Unit& u = *find_unit(n);
+    u.st.admin = AdminGoal::Started;
+    u.st.done = false;
+    if (u.st.state == State::Failed || u.st.state == State::ExitedOk ||
+        u.st.state == State::StartLimitHit || u.st.state == State::Backoff) {
+      disarm(u, kStateTimer);
+      if (u.st.state == State::StartLimitHit) u.limiter.reset();
+      set_state(u, State::Stopped, "start requested");
+    }
+    enqueue(u);
+  }
+  drain();
+  return {};
+}
+
+std::string Supervisor::stop(std::string_view name) {
+  auto names = resolve(name);
+  if (names.empty()) return fmt::format("no such process '{}'", name);
+  for (const auto& n : names) {
+    Unit& u = *find_unit(n);
+    u.st.admin = AdminGoal::Stopped;
+    dirty_ = true;
+    enqueue(u);
+  }
+  drain();
+  return {};
+}
+
+std::string Supervisor::restart(std::string_view name) {
+  auto names = resolve(name);
+  if (names.empty()) return fmt::format("no such process '{}'", name);
+  for (const auto& n : names)
+    if (!effective(*find_unit(n)))
+      return fmt::format("'{}' has no version that applies now (fake, or apply-on in the future)",
+                         n);
+  if (shutting_down_) return "procmand is shutting down";
+  for (const auto& n : names) {
+    Unit& u = *find_unit(n);
+    u.st.admin = AdminGoal::Started;
+    u.st.done = false;
+    if (is_active(u.st.state) && u.st.state != State::Stopping) {
+      begin_stop(u, AfterStop::Restart, "restart requested");
+    } else if (u.st.state == State::Stopping) {
+      u.after_stop = AfterStop::Restart;
+    } else {
+      disarm(u, kStateTimer);
+      if (u.st.state == State::StartLimitHit) u.limiter.reset();
+      if (u.st.state != State::Stopped) set_state(u, State::Stopped, "restart requested");
+      enqueue(u);
+    }
+  }
+  drain();
+  return {};
+}
+
+std::string Supervisor::reset_failed(std::string_view name) {
+  auto names = resolve(name);
+  if (names.empty()) return fmt::format("no such process '{}'", name);
+  for (const auto& n : names) {
+    Unit& u = *find_unit(n);
+    u.st.consecutive_failures = 0;
+    u.st.failure_reason.clear();
+    u.limiter.reset();
+    if (u.st.state == State::Failed || u.st.state == State::StartLimitHit) {
+      disarm(u, kStateTimer);
+      set_state(u, State::Stopped, "failure state reset");
+    }
+    dirty_ = true;
+    enqueue(u);
+  }
+  drain();
+  return {};
+}
+
+void Supervisor::shutdown() {
+  if (shutting_down_) return;
+  shutting_down_ = true;
+  for (auto& [name, u] : units_) enqueue(*u);
+  drain();
+}
+
+}  // namespace procman::core

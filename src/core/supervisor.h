@@ -1,0 +1,237 @@
+// The supervisor's logic: one Unit per (process id, instance), driven through
+// the states of state.h by events (exits, hook results, timers, admin
+// requests, reloads). Pure: everything it needs from the world goes through
+// Effects and Clock, so tests run it without forking.
+//
+// The loop, narrated: every event updates the unit it concerns and queues it
+// (and the units related to it by dependencies) for reconcile(). reconcile()
+// compares what a unit wants (wants_up: config active, admin goal, shutdown)
+// and whether its dependencies are met with its state, and starts or stops it.
+// Timers are deadlines the daemon arms one sd-event timer for (next_deadline).
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/config.h"
+#include "core/restart_policy.h"
+#include "core/state.h"
+
+namespace procman::core {
+
+using WallTime = std::chrono::system_clock::time_point;
+
+class Clock {
+ public:
+  virtual ~Clock() = default;
+  virtual MonoTime now() const = 0;        ///< CLOCK_MONOTONIC
+  virtual WallTime wall() const = 0;       ///< CLOCK_REALTIME
+  virtual LocalDateTime local() const = 0; ///< wall() in local time (TZ)
+};
+
+enum class HookKind { Before, Init, Stop };
+std::string_view hook_name(HookKind k);
+
+struct HookResult {
+  bool ok = false;
+  ExitInfo exit;
+  std::string error;  ///< set when the hook could not be spawned
+};
+
+struct SpawnOutcome {
+  bool ok = false;
+  int pid = -1;
+  int pgid = -1;
+  uint64_t start_time = 0;  ///< /proc start time, part of the identity used for re-adoption
+  std::string error;        ///< precise reason when !ok ("exec \"x\": No such file or directory")
+};
+
+/// What the admin asked for, on top of the config.
+enum class AdminGoal { Auto, Started, Stopped };
+std::string_view admin_goal_name(AdminGoal g);
+
+/// Why a unit is stopping, and what follows once its process group is gone.
+enum class AfterStop {
+  Stay,        ///< -> stopped
+  Restart,     ///< -> start again (admin restart, apply-on change)
+  Reconcile,   ///< -> pending/stopped as reconcile decides (dependency left)
+  ExitPolicy,  ///< main exited on its own; remnants were killed; now apply the restart policy
+  AttemptFailed,  ///< init failed or start timed out: count as a failed attempt
+  Remove,      ///< removed from the config: forget the unit
+};
+
+/// A read-only view of a unit for status displays, D-Bus and persistence.
+struct UnitStatus {
+  std::string name;  ///< id, or id@N with instances
+  std::string id;
+  unsigned instance = 0;
+  State state = State::Stopped;
+  std::string sub_state;      ///< detail: "waiting for web", "sigterm", "pid-file"...
+  std::string status_text;    ///< the last transition's reason, human readable
+  std::string failure_reason; ///< why it last failed, empty if it did not
+  int pid = -1;
+  int pgid = -1;
+  uint64_t pid_start_time = 0;
+  bool adopted = false;
+  bool restart_pending = false;  ///< config changed without an apply-on change
+  bool removed = false;          ///< gone from the config, stopping before it is forgotten
+  AdminGoal admin = AdminGoal::Auto;
+  bool done = false;             ///< one-shot finished for this activation
+  std::optional<LocalDateTime> apply_on;  ///< of the version running / last run
+  unsigned restarts = 0;          ///< automatic restarts so far
+  unsigned consecutive_failures = 0;
+  std::optional<ExitInfo> last_exit;
+  int64_t start_usec = 0;         ///< realtime µs of the last start, 0 = never
+  int64_t exit_usec = 0;          ///< realtime µs of the last exit, 0 = never
+  int64_t run_usec = 0;           ///< duration of the last completed run
+  std::vector<int64_t> start_limit_mono_usec;  ///< starts inside the start-limit window
+};
+
+class Effects {
+ public:
+  virtual ~Effects() = default;
+  /// Spawn the main command of `cfg` for this unit, in its own process group.
+  virtual SpawnOutcome spawn(const UnitStatus& unit, const ProcessConfig& cfg) = 0;
+  /// Start a hook; its result arrives through Supervisor::on_hook_done. false + error if it could
+  /// not even be spawned (then no on_hook_done follows).
+  virtual bool run_hook(const UnitStatus& unit, HookKind kind, const Hook& hook,
+                        const ProcessConfig& cfg, std::string* error) = 0;
+  /// Kill a running hook's process group; no on_hook_done follows.
+  virtual void cancel_hook(const UnitStatus& unit, HookKind kind) = 0;
+  /// For pid-file / podman-cid: find the real pid; report through on_main_pid / on_main_pid_failed.
+  virtual void watch_main_pid(const UnitStatus& unit, const ProcessConfig& cfg) = 0;
+  virtual void cancel_main_pid_watch(const UnitStatus& unit) = 0;
+  /// Send `sig` to the unit's whole process group (and its main pid if outside it).
+  virtual void signal(const UnitStatus& unit, int sig) = 0;
+  /// Whether any process of this group still exists.
+  virtual bool group_alive(const UnitStatus& unit) = 0;
+  /// A state change happened (for logs, events, D-Bus). `reason` is human readable.
+  virtual void transition(const UnitStatus& unit, State from, std::string_view reason) = 0;
+  /// The unit has no process any more (its I/O can be released).
+  virtual void released(const UnitStatus& unit) = 0;
+};
+
+/// How a persisted unit looked when the previous procmand wrote it.
+struct RestoredUnit {
+  UnitStatus status;
+  bool alive = false;  ///< its pid exists with the same start time (checked by the daemon)
+};
+
+struct ReloadSummary {
+  std::vector<std::string> added, removed, restarted, changed_pending;
+};
+
+class Supervisor {
+ public:
+  Supervisor(Effects& fx, const Clock& clock);
+  ~Supervisor();
+  Supervisor(const Supervisor&) = delete;
+  Supervisor& operator=(const Supervisor&) = delete;
+
+  /// Sets the config. The first call creates the units; later calls are reloads.
+  ReloadSummary apply_config(const Config& cfg);
+  /// Takes over what a previous procmand left (call after the first apply_config, before start).
+  void restore(const std::vector<RestoredUnit>& units);
+  /// Begins supervising: queues every unit for reconcile.
+  void start();
+
+  // Events from the daemon.
+  /// A main process exited. Returns false if no unit owns that pid.
+  bool on_exit(int pid, const ExitInfo& exit);
+  void on_hook_done(const std::string& unit, HookKind kind, const HookResult& result);
+  void on_main_pid(const std::string& unit, int pid, int pgid, uint64_t start_time);
+  void on_main_pid_failed(const std::string& unit, const std::string& reason);
+  /// Some process died: units waiting for the rest of their group re-check it.
+  void on_group_change();
+  /// Deadlines due at clock.now() fire.
+  void on_timer();
+  std::optional<MonoTime> next_deadline() const;
+
+  // Admin requests. Empty string on success, else a precise error.
+  std::string start(std::string_view name);
+  std::string stop(std::string_view name);
+  std::string restart(std::string_view name);
+  std::string reset_failed(std::string_view name);
+
+  /// Stop everything in reverse dependency order.
+  void shutdown();
+  bool shutting_down() const { return shutting_down_; }
+  /// True once shutdown() was called and no unit has a process left.
+  bool shutdown_complete() const;
+
+  std::vector<UnitStatus> status() const;
+  const UnitStatus* find(std::string_view name) const;
+  /// The unit whose main (or launcher) process has this pid.
+  const UnitStatus* find_by_pid(int pid) const;
+  /// The unit names for a name: itself, or every instance of an id.
+  std::vector<std::string> resolve(std::string_view name) const;
+  /// The version of `name` that applies now (latest non-fake apply-on <= now).
+  const ProcessConfig* effective_config(std::string_view name) const;
+
+  bool dirty() const { return dirty_; }
+  void clear_dirty() { dirty_ = false; }
+
+ private:
+  struct Unit;
+  enum TimerSlot { kStateTimer, kSlotCount };
+
+  Unit* find_unit(std::string_view name) const;
+  const ProcessConfig* effective(const Unit& u) const;
+  bool wants_up(const Unit& u) const;
+  bool dep_satisfied(const Dependency& d) const;
+  std::string unmet_dependency(const Unit& u) const;
+  bool dependents_active(const Unit& u) const;
+
+  void enqueue(Unit& u);
+  void enqueue_related(Unit& u);
+  void drain();
+  void reconcile(Unit& u);
+
+  void set_state(Unit& u, State s, std::string reason, std::string sub = {});
+  void arm(Unit& u, TimerSlot slot, MonoTime at);
+  void disarm(Unit& u, TimerSlot slot);
+  void fire(Unit& u, TimerSlot slot);
+
+  void begin_start(Unit& u);
+  void spawn_main(Unit& u);
+  void main_known(Unit& u);
+  void begin_stop(Unit& u, AfterStop then, std::string reason);
+  void send_stop_signal(Unit& u);
+  void finish_stop(Unit& u);
+  void main_exited(Unit& u, const ExitInfo& exit);
+  void apply_exit_policy(Unit& u);
+  void attempt_failed(Unit& u, std::string reason);
+  void schedule_restart(Unit& u, std::string reason);
+  void record_exit(Unit& u, const ExitInfo& exit);
+  void forget(Unit& u);
+  void rebuild_graph();
+
+  Effects& fx_;
+  const Clock& clock_;
+  std::map<std::string, std::unique_ptr<Unit>, std::less<>> units_;
+  std::map<std::string, std::vector<const ProcessConfig*>, std::less<>> versions_;  ///< by id
+  std::map<std::string, std::vector<Unit*>, std::less<>> instances_;  ///< by id
+  std::map<std::string, std::vector<Unit*>, std::less<>> dependents_;  ///< by id depended on
+  std::map<int, Unit*> by_pid_;
+  std::set<std::tuple<MonoTime, Unit*, int>> timers_;
+  std::vector<Unit*> queue_;
+  std::unique_ptr<Config> config_;
+  bool started_ = false;
+  bool shutting_down_ = false;
+  bool draining_ = false;
+  bool dirty_ = true;
+};
+
+/// "exited with code 3", "killed by SIGKILL", "exited (status unknown: not our child)".
+std::string describe_exit(const ExitInfo& e);
+std::string signal_name(int sig);  ///< "SIGTERM"; "signal 42" when unknown
+
+}  // namespace procman::core

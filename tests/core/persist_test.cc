@@ -1,0 +1,68 @@
+#include "core/persist.h"
+
+#include <gtest/gtest.h>
+
+namespace procman::core {
+namespace {
+
+TEST(Persist, RoundTripsEverythingARestartNeeds) {
+  PersistedState s;
+  s.uid = "550e8400";
+  s.config_path = "/x/procman.toml";
+  s.boot_id = "b00t";
+  s.daemon_pid = 12;
+  UnitStatus u;
+  u.name = "worker@1";
+  u.id = "worker";
+  u.instance = 1;
+  u.state = State::Running;
+  u.pid = 4242;
+  u.pgid = 4242;
+  u.pid_start_time = 987654321;
+  u.admin = AdminGoal::Stopped;
+  u.done = true;
+  u.restarts = 5;
+  u.consecutive_failures = 2;
+  u.last_exit = ExitInfo{.known = true, .signaled = true, .code = 9};
+  u.start_usec = 111;
+  u.exit_usec = 222;
+  u.run_usec = 333;
+  u.apply_on = LocalDateTime{2024, 10, 1, 12, 0, 0};
+  u.start_limit_mono_usec = {1, 2, 3};
+  u.failure_reason = "killed by SIGKILL";
+  s.units.push_back(u);
+
+  std::string error;
+  auto back = parse_persisted_state(serialize_state(s), &error);
+  ASSERT_TRUE(back) << error;
+  EXPECT_EQ(back->uid, "550e8400");
+  EXPECT_EQ(back->boot_id, "b00t");
+  ASSERT_EQ(back->units.size(), 1u);
+  const UnitStatus& r = back->units[0];
+  EXPECT_EQ(r.name, "worker@1");
+  EXPECT_EQ(r.instance, 1u);
+  EXPECT_EQ(r.state, State::Running);
+  EXPECT_EQ(r.pid, 4242);
+  EXPECT_EQ(r.pid_start_time, 987654321u);
+  EXPECT_EQ(r.admin, AdminGoal::Stopped);
+  EXPECT_TRUE(r.done);
+  EXPECT_EQ(r.restarts, 5u);
+  ASSERT_TRUE(r.last_exit);
+  EXPECT_TRUE(r.last_exit->signaled);
+  EXPECT_EQ(r.last_exit->code, 9);
+  ASSERT_TRUE(r.apply_on);
+  EXPECT_EQ(*r.apply_on, (LocalDateTime{2024, 10, 1, 12, 0, 0}));
+  EXPECT_EQ(r.start_limit_mono_usec, (std::vector<int64_t>{1, 2, 3}));
+  EXPECT_EQ(r.failure_reason, "killed by SIGKILL");
+}
+
+TEST(Persist, RejectsGarbageWithAReason) {
+  std::string error;
+  EXPECT_FALSE(parse_persisted_state("{not json", &error));
+  EXPECT_NE(error.find("malformed state file"), std::string::npos);
+  EXPECT_FALSE(parse_persisted_state(R"({"version": 9, "uid": "x", "units": []})", &error));
+  EXPECT_EQ(error, "unsupported state file version 9");
+}
+
+}  // namespace
+}  // namespace procman::core

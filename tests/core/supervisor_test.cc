@@ -1,0 +1,697 @@
+// The supervisor's state machine, driven with a fake clock and fake effects:
+// no process is forked here. Each test names the behaviour a user relies on.
+#include "core/supervisor.h"
+
+#include <gtest/gtest.h>
+
+#include <csignal>
+#include <map>
+#include <set>
+
+namespace procman::core {
+namespace {
+
+using namespace std::chrono_literals;
+
+class FakeClock : public Clock {
+ public:
+  MonoTime now() const override { return mono; }
+  WallTime wall() const override { return WallTime(std::chrono::seconds(1'700'000'000)) + (mono - MonoTime{}); }
+  LocalDateTime local() const override { return local_time; }
+  void advance(Duration d) { mono += d; }
+  MonoTime mono = MonoTime(std::chrono::hours(1));
+  LocalDateTime local_time{2026, 11, 22, 12, 0, 0};
+};
+
+/// Records what the supervisor asks for; pids are handed out in order, and a
+/// process group is "alive" until the test says it died.
+class FakeEffects : public Effects {
+ public:
+  SpawnOutcome spawn(const UnitStatus& unit, const ProcessConfig&) override {
+    spawned.push_back(unit.name);
+    if (fail_spawn.count(unit.name)) return SpawnOutcome{.error = "exec \"x\": No such file or directory"};
+    const int pid = next_pid++;
+    alive_groups.insert(pid);
+    return SpawnOutcome{.ok = true, .pid = pid, .pgid = pid, .start_time = 7};
+  }
+  bool run_hook(const UnitStatus& unit, HookKind kind, const Hook&, const ProcessConfig&, std::string*) override {
+    hooks.emplace_back(unit.name, kind);
+    return true;
+  }
+  void cancel_hook(const UnitStatus& unit, HookKind kind) override { cancelled.emplace_back(unit.name, kind); }
+  void watch_main_pid(const UnitStatus& unit, const ProcessConfig&) override { watching.insert(unit.name); }
+  void cancel_main_pid_watch(const UnitStatus& unit) override { watching.erase(unit.name); }
+  void signal(const UnitStatus& unit, int sig) override { signals.emplace_back(unit.name, sig); }
+  bool group_alive(const UnitStatus& unit) override { return alive_groups.count(unit.pgid) > 0; }
+  void transition(const UnitStatus& unit, State, std::string_view reason) override {
+    log.push_back(unit.name + " " + std::string(state_name(unit.state)) + ": " + std::string(reason));
+  }
+  void released(const UnitStatus& unit) override { released_units.push_back(unit.name); }
+
+  int next_pid = 100;
+  std::set<int> alive_groups;
+  std::set<std::string> fail_spawn;
+  std::vector<std::string> spawned;
+  std::vector<std::pair<std::string, HookKind>> hooks, cancelled;
+  std::set<std::string> watching;
+  std::vector<std::pair<std::string, int>> signals;
+  std::vector<std::string> log;
+  std::vector<std::string> released_units;
+};
+
+ProcessConfig proc(const std::string& id, const std::string& cmd = "sleep 100") {
+  ProcessConfig p;
+  p.id = id;
+  p.command = Command{cmd, CommandType::Simple, {}};
+  return p;
+}
+
+Dependency dep(const std::string& id, DepCondition c = DepCondition::Running) {
+  return Dependency{id, c, {}};
+}
+
+class SupervisorTest : public ::testing::Test {
+ protected:
+  void load(std::vector<ProcessConfig> ps) {
+    cfg.uid = "u";
+    cfg.processes = std::move(ps);
+    sup.apply_config(cfg);
+  }
+  State state(const std::string& name) const { return sup.find(name)->state; }
+  int pid(const std::string& name) const { return sup.find(name)->pid; }
+  /// The main process of `name` exits (and its whole group with it).
+  void exit_main(const std::string& name, ExitInfo e) {
+    const int p = pid(name);
+    fx.alive_groups.erase(sup.find(name)->pgid);
+    ASSERT_TRUE(sup.on_exit(p, e));
+  }
+  void advance(Duration d) {
+    clock.advance(d);
+    sup.on_timer();
+  }
+
+  FakeClock clock;
+  FakeEffects fx;
+  Supervisor sup{fx, clock};
+  Config cfg;
+};
+
+TEST_F(SupervisorTest, StartsAProcessWithoutHooksStraightToRunning) {
+  load({proc("web")});
+  sup.start();
+  EXPECT_EQ(state("web"), State::Running);
+  EXPECT_EQ(pid("web"), 100);
+  EXPECT_EQ(fx.spawned, std::vector<std::string>{"web"});
+}
+
+TEST_F(SupervisorTest, FakeAndFutureVersionsDoNotRun) {
+  auto a = proc("a");
+  a.fake = true;
+  auto b = proc("b");
+  b.apply_on = LocalDateTime{2030, 1, 1, 0, 0, 0};
+  load({a, b});
+  sup.start();
+  EXPECT_EQ(state("a"), State::Stopped);
+  EXPECT_EQ(state("b"), State::Stopped);
+  EXPECT_TRUE(fx.spawned.empty());
+}
+
+TEST_F(SupervisorTest, LatestApplyOnNotInTheFutureIsEffective) {
+  auto v1 = proc("svc", "old");
+  v1.apply_on = LocalDateTime{2024, 1, 1, 0, 0, 0};
+  auto v2 = proc("svc", "new");
+  v2.apply_on = LocalDateTime{2025, 1, 1, 0, 0, 0};
+  auto v3 = proc("svc", "future");
+  v3.apply_on = LocalDateTime{2099, 1, 1, 0, 0, 0};
+  auto v4 = proc("svc", "rolled-back");
+  v4.apply_on = LocalDateTime{2026, 1, 1, 0, 0, 0};
+  v4.fake = true;
+  load({v1, v2, v3, v4});
+  ASSERT_NE(sup.effective_config("svc"), nullptr);
+  EXPECT_EQ(sup.effective_config("svc")->command->line, "new");
+}
+
+TEST_F(SupervisorTest, BeforeHookRunsFirstAndItsSuccessSpawns) {
+  auto p = proc("web");
+  p.before = Hook{"prepare", 3s, {}};
+  load({p});
+  sup.start();
+  EXPECT_EQ(state("web"), State::Before);
+  EXPECT_TRUE(fx.spawned.empty());
+  sup.on_hook_done("web", HookKind::Before, HookResult{.ok = true});
+  EXPECT_EQ(state("web"), State::Running);
+}
+
+TEST_F(SupervisorTest, BeforeHookFailureRetriesWithBackoffStartingAgainWithBefore) {
+  auto p = proc("web");
+  p.before = Hook{"prepare", 3s, {}};
+  load({p});
+  sup.start();
+  sup.on_hook_done("web", HookKind::Before, HookResult{.ok = false, .exit = {.code = 2}});
+  EXPECT_EQ(state("web"), State::Backoff);
+  EXPECT_TRUE(fx.spawned.empty());
+  EXPECT_NE(sup.find("web")->failure_reason.find("before command exited with code 2"), std::string::npos);
+  advance(1s);
+  EXPECT_EQ(state("web"), State::Before);
+  EXPECT_EQ(fx.hooks.size(), 2u);
+}
+
+TEST_F(SupervisorTest, BeforeHookTimeoutIsKilledAndCountsAsFailure) {
+  auto p = proc("web");
+  p.before = Hook{"hang", 3s, {}};
+  load({p});
+  sup.start();
+  advance(3s);
+  EXPECT_EQ(fx.cancelled.size(), 1u);
+  EXPECT_EQ(state("web"), State::Backoff);
+  EXPECT_NE(sup.find("web")->failure_reason.find("timed out after 3s"), std::string::npos);
+}
+
+TEST_F(SupervisorTest, InitHookGatesRunning) {
+  auto p = proc("db");
+  p.init = Hook{"wait-ready", 5s, {}};
+  load({p, [] { auto w = proc("app"); w.depends_on = {dep("db")}; return w; }()});
+  sup.start();
+  EXPECT_EQ(state("db"), State::Init);
+  EXPECT_EQ(state("app"), State::Pending);
+  EXPECT_EQ(sup.find("app")->sub_state, "waiting for db (running)");
+  sup.on_hook_done("db", HookKind::Init, HookResult{.ok = true});
+  EXPECT_EQ(state("db"), State::Running);
+  EXPECT_EQ(state("app"), State::Running);
+}
+
+TEST_F(SupervisorTest, InitFailureStopsTheProcessAndRetries) {
+  auto p = proc("db");
+  p.init = Hook{"check", 5s, {}};
+  load({p});
+  sup.start();
+  sup.on_hook_done("db", HookKind::Init, HookResult{.ok = false, .exit = {.code = 1}});
+  EXPECT_EQ(state("db"), State::Stopping);
+  ASSERT_EQ(fx.signals.size(), 1u);
+  EXPECT_EQ(fx.signals[0].second, SIGTERM);
+  exit_main("db", ExitInfo{.signaled = true, .code = SIGTERM});
+  EXPECT_EQ(state("db"), State::Backoff);
+  EXPECT_NE(sup.find("db")->failure_reason.find("init command exited with code 1"), std::string::npos);
+}
+
+TEST_F(SupervisorTest, InitTimeoutStopsTheProcess) {
+  auto p = proc("db");
+  p.init = Hook{"check", 2s, {}};
+  load({p});
+  sup.start();
+  advance(2s);
+  EXPECT_EQ(state("db"), State::Stopping);
+  EXPECT_EQ(fx.cancelled.size(), 1u);
+}
+
+TEST_F(SupervisorTest, SpawnFailureIsAClearErrorAndBacksOff) {
+  load({proc("web")});
+  fx.fail_spawn.insert("web");
+  sup.start();
+  EXPECT_EQ(state("web"), State::Backoff);
+  EXPECT_EQ(sup.find("web")->failure_reason, "exec \"x\": No such file or directory");
+}
+
+TEST_F(SupervisorTest, SpawnFailureWithRestartNoFails) {
+  auto p = proc("web");
+  p.restart = RestartPolicy::No;
+  load({p});
+  fx.fail_spawn.insert("web");
+  sup.start();
+  EXPECT_EQ(state("web"), State::Failed);
+}
+
+TEST_F(SupervisorTest, CrashRestartsWithExponentialBackoff) {
+  auto p = proc("web");
+  p.restart_delay = Backoff{1s, 2.0, 10s, 60s};
+  p.start_limit.burst = 0;  // unlimited for this test
+  load({p});
+  sup.start();
+  const Duration expected[] = {1s, 2s, 4s, 8s, 10s, 10s};
+  for (Duration d : expected) {
+    exit_main("web", ExitInfo{.code = 1});
+    ASSERT_EQ(state("web"), State::Backoff);
+    advance(d - 1ms);
+    ASSERT_EQ(state("web"), State::Backoff) << "restarted before " << d.count() << "ms";
+    advance(1ms);
+    ASSERT_EQ(state("web"), State::Running);
+  }
+  EXPECT_EQ(sup.find("web")->restarts, 6u);
+}
+
+TEST_F(SupervisorTest, BackoffResetsAfterAHealthyRun) {
+  auto p = proc("web");
+  p.restart_delay = Backoff{1s, 2.0, 60s, 30s};
+  load({p});
+  sup.start();
+  exit_main("web", ExitInfo{.code = 1});
+  advance(1s);
+  exit_main("web", ExitInfo{.code = 1});
+  advance(2s);  // second delay was 2s
+  ASSERT_EQ(state("web"), State::Running);
+  clock.advance(30s);  // a healthy run of reset-after
+  exit_main("web", ExitInfo{.code = 1});
+  advance(1s);  // back to the initial delay
+  EXPECT_EQ(state("web"), State::Running);
+}
+
+TEST_F(SupervisorTest, OnFailurePolicyDoesNotRestartACleanExit) {
+  auto p = proc("job");
+  p.restart = RestartPolicy::OnFailure;
+  load({p});
+  sup.start();
+  exit_main("job", ExitInfo{.code = 0});
+  EXPECT_EQ(state("job"), State::ExitedOk);
+}
+
+TEST_F(SupervisorTest, SuccessExitCodesAreHonoured) {
+  auto p = proc("job");
+  p.restart = RestartPolicy::OnFailure;
+  p.success_exit_codes = {0, 3};
+  load({p});
+  sup.start();
+  exit_main("job", ExitInfo{.code = 3});
+  EXPECT_EQ(state("job"), State::ExitedOk);
+}
+
+TEST_F(SupervisorTest, RestartNoLeavesAFailedProcessFailed) {
+  auto p = proc("job");
+  p.restart = RestartPolicy::No;
+  load({p});
+  sup.start();
+  exit_main("job", ExitInfo{.signaled = true, .code = SIGSEGV});
+  EXPECT_EQ(state("job"), State::Failed);
+  EXPECT_EQ(sup.find("job")->failure_reason, "killed by SIGSEGV");
+}
+
+TEST_F(SupervisorTest, OneShotRunsOnceAndIsNotRestartedOnSuccess) {
+  auto p = proc("migrate");
+  p.one_shot = true;
+  p.restart = RestartPolicy::No;
+  load({p});
+  sup.start();
+  exit_main("migrate", ExitInfo{.code = 0});
+  EXPECT_EQ(state("migrate"), State::ExitedOk);
+  EXPECT_TRUE(sup.find("migrate")->done);
+  advance(1h);
+  EXPECT_EQ(fx.spawned.size(), 1u);
+}
+
+TEST_F(SupervisorTest, StartLimitHitAfterBurstAndLeavesWhenTheWindowPasses) {
+  auto p = proc("crashy");
+  p.restart_delay = Backoff{1s, 1.0, 1s, 1h};
+  p.start_limit = StartLimit{3, 60s};
+  load({p});
+  sup.start();
+  for (int i = 0; i < 2; ++i) {
+    exit_main("crashy", ExitInfo{.code = 1});
+    advance(1s);
+    ASSERT_EQ(state("crashy"), State::Running);
+  }
+  exit_main("crashy", ExitInfo{.code = 1});
+  advance(1s);
+  EXPECT_EQ(state("crashy"), State::StartLimitHit);
+  EXPECT_EQ(fx.spawned.size(), 3u);
+  advance(56s);  // now t=59s; the first start (t=0) leaves the 60s window at t=60s
+  EXPECT_EQ(state("crashy"), State::StartLimitHit);
+  advance(1s);
+  EXPECT_EQ(state("crashy"), State::Running);
+  EXPECT_EQ(fx.spawned.size(), 4u);
+}
+
+TEST_F(SupervisorTest, ResetFailedClearsStartLimit) {
+  auto p = proc("crashy");
+  p.restart_delay = Backoff{1s, 1.0, 1s, 1h};
+  p.start_limit = StartLimit{1, 1h};
+  load({p});
+  sup.start();
+  exit_main("crashy", ExitInfo{.code = 1});
+  advance(1s);
+  ASSERT_EQ(state("crashy"), State::StartLimitHit);
+  EXPECT_EQ(sup.reset_failed("crashy"), "");
+  EXPECT_EQ(state("crashy"), State::Running);
+}
+
+TEST_F(SupervisorTest, StopSendsTheStopSignalThenSigkillAfterTheTimeout) {
+  auto p = proc("stubborn");
+  p.stop_signal = SIGINT;
+  p.stop_timeout = 5s;
+  load({p});
+  sup.start();
+  EXPECT_EQ(sup.stop("stubborn"), "");
+  EXPECT_EQ(state("stubborn"), State::Stopping);
+  ASSERT_EQ(fx.signals.size(), 1u);
+  EXPECT_EQ(fx.signals[0].second, SIGINT);
+  advance(5s);
+  ASSERT_EQ(fx.signals.size(), 2u);
+  EXPECT_EQ(fx.signals[1].second, SIGKILL);
+  exit_main("stubborn", ExitInfo{.signaled = true, .code = SIGKILL});
+  EXPECT_EQ(state("stubborn"), State::Stopped);
+  EXPECT_EQ(sup.find("stubborn")->admin, AdminGoal::Stopped);
+}
+
+TEST_F(SupervisorTest, StopWaitsForTheWholeGroupNotJustTheMainPid) {
+  load({proc("tree")});
+  sup.start();
+  sup.stop("tree");
+  const int p = pid("tree");
+  ASSERT_TRUE(sup.on_exit(p, ExitInfo{.signaled = true, .code = SIGTERM}));
+  EXPECT_EQ(state("tree"), State::Stopping) << "a grandchild is still in the group";
+  fx.alive_groups.erase(p);
+  sup.on_group_change();
+  EXPECT_EQ(state("tree"), State::Stopped);
+}
+
+TEST_F(SupervisorTest, StopCommandRunsBeforeTheSignal) {
+  auto p = proc("svc");
+  p.stop = Hook{"svc-ctl stop", 5s, {}};
+  load({p});
+  sup.start();
+  sup.stop("svc");
+  EXPECT_EQ(state("svc"), State::Stopping);
+  EXPECT_EQ(sup.find("svc")->sub_state, "stop-command");
+  EXPECT_TRUE(fx.signals.empty());
+  exit_main("svc", ExitInfo{.code = 0});
+  EXPECT_EQ(state("svc"), State::Stopping) << "the stop command's end decides";
+  sup.on_hook_done("svc", HookKind::Stop, HookResult{.ok = true});
+  EXPECT_EQ(state("svc"), State::Stopped);
+}
+
+TEST_F(SupervisorTest, StopCommandTimeoutFallsBackToTheSignal) {
+  auto p = proc("svc");
+  p.stop = Hook{"svc-ctl stop", 1s, {}};
+  load({p});
+  sup.start();
+  sup.stop("svc");
+  advance(1s);
+  ASSERT_EQ(fx.signals.size(), 1u);
+  EXPECT_EQ(fx.signals[0].second, SIGTERM);
+}
+
+TEST_F(SupervisorTest, ExitLeavingChildrenBehindStopsThemBeforeRestarting) {
+  load({proc("forker")});
+  sup.start();
+  const int p = pid("forker");
+  ASSERT_TRUE(sup.on_exit(p, ExitInfo{.code = 1}));  // group still alive
+  EXPECT_EQ(state("forker"), State::Stopping);
+  fx.alive_groups.erase(p);
+  sup.on_group_change();
+  EXPECT_EQ(state("forker"), State::Backoff);
+  advance(1s);
+  EXPECT_EQ(state("forker"), State::Running);
+  EXPECT_NE(pid("forker"), p);
+}
+
+TEST_F(SupervisorTest, DependentsWaitAndStartInOrder) {
+  auto web = proc("web");
+  web.depends_on = {dep("db")};
+  auto worker = proc("worker");
+  worker.depends_on = {dep("web")};
+  load({worker, web, proc("db")});
+  sup.start();
+  EXPECT_EQ(fx.spawned, (std::vector<std::string>{"db", "web", "worker"}));
+}
+
+TEST_F(SupervisorTest, DependentStopsWhenItsDependencyLeavesRunningAndComesBack) {
+  auto app = proc("app");
+  app.depends_on = {dep("db")};
+  load({proc("db"), app});
+  sup.start();
+  ASSERT_EQ(state("app"), State::Running);
+  exit_main("db", ExitInfo{.code = 1});
+  EXPECT_EQ(state("db"), State::Backoff);
+  EXPECT_EQ(state("app"), State::Stopping);
+  exit_main("app", ExitInfo{.signaled = true, .code = SIGTERM});
+  EXPECT_EQ(state("app"), State::Pending);
+  advance(1s);
+  EXPECT_EQ(state("db"), State::Running);
+  EXPECT_EQ(state("app"), State::Running);
+}
+
+TEST_F(SupervisorTest, StartedConditionNeedsOnlySpawn) {
+  auto db = proc("db");
+  db.init = Hook{"slow", 10s, {}};
+  auto app = proc("app");
+  app.depends_on = {dep("db", DepCondition::Started)};
+  load({db, app});
+  sup.start();
+  EXPECT_EQ(state("db"), State::Init);
+  EXPECT_EQ(state("app"), State::Running);
+}
+
+TEST_F(SupervisorTest, CompletedSuccessfullyWaitsForAOneShot) {
+  auto mig = proc("migrate");
+  mig.one_shot = true;
+  mig.restart = RestartPolicy::No;
+  auto app = proc("app");
+  app.depends_on = {dep("migrate", DepCondition::CompletedSuccessfully)};
+  load({mig, app});
+  sup.start();
+  EXPECT_EQ(state("app"), State::Pending);
+  exit_main("migrate", ExitInfo{.code = 0});
+  EXPECT_EQ(state("app"), State::Running);
+}
+
+TEST_F(SupervisorTest, CompletedSuccessfullyDoesNotStartAfterAFailedOneShot) {
+  auto mig = proc("migrate");
+  mig.one_shot = true;
+  mig.restart = RestartPolicy::No;
+  auto app = proc("app");
+  auto app2 = proc("app2");
+  app.depends_on = {dep("migrate", DepCondition::CompletedSuccessfully)};
+  app2.depends_on = {dep("migrate", DepCondition::Completed)};
+  load({mig, app, app2});
+  sup.start();
+  exit_main("migrate", ExitInfo{.code = 4});
+  EXPECT_EQ(state("migrate"), State::Failed);
+  EXPECT_EQ(state("app"), State::Pending);
+  EXPECT_EQ(state("app2"), State::Running);
+}
+
+TEST_F(SupervisorTest, ShutdownStopsInReverseDependencyOrder) {
+  auto app = proc("app");
+  app.depends_on = {dep("db")};
+  load({proc("db"), app});
+  sup.start();
+  sup.shutdown();
+  EXPECT_EQ(state("app"), State::Stopping);
+  EXPECT_EQ(state("db"), State::Running) << "db waits for its dependent";
+  exit_main("app", ExitInfo{.signaled = true, .code = SIGTERM});
+  EXPECT_EQ(state("db"), State::Stopping);
+  EXPECT_FALSE(sup.shutdown_complete());
+  exit_main("db", ExitInfo{.signaled = true, .code = SIGTERM});
+  EXPECT_TRUE(sup.shutdown_complete());
+}
+
+TEST_F(SupervisorTest, InstancesAreSeparateUnitsAndADependencyWaitsForAll) {
+  auto w = proc("worker");
+  w.instances = 3;
+  auto lb = proc("lb");
+  lb.depends_on = {dep("worker")};
+  w.init = Hook{"ready", 5s, {}};
+  load({w, lb});
+  sup.start();
+  EXPECT_EQ(sup.resolve("worker"), (std::vector<std::string>{"worker@0", "worker@1", "worker@2"}));
+  sup.on_hook_done("worker@0", HookKind::Init, HookResult{.ok = true});
+  sup.on_hook_done("worker@1", HookKind::Init, HookResult{.ok = true});
+  EXPECT_EQ(state("lb"), State::Pending);
+  sup.on_hook_done("worker@2", HookKind::Init, HookResult{.ok = true});
+  EXPECT_EQ(state("lb"), State::Running);
+  EXPECT_EQ(sup.find("worker@2")->instance, 2u);
+}
+
+TEST_F(SupervisorTest, AdminStopIsStickyAndStartUndoesIt) {
+  load({proc("web")});
+  sup.start();
+  sup.stop("web");
+  exit_main("web", ExitInfo{.signaled = true, .code = SIGTERM});
+  advance(1h);
+  EXPECT_EQ(state("web"), State::Stopped);
+  EXPECT_EQ(sup.start("web"), "");
+  EXPECT_EQ(state("web"), State::Running);
+}
+
+TEST_F(SupervisorTest, RestartStopsThenStartsAgain) {
+  load({proc("web")});
+  sup.start();
+  const int before = pid("web");
+  EXPECT_EQ(sup.restart("web"), "");
+  EXPECT_EQ(state("web"), State::Stopping);
+  exit_main("web", ExitInfo{.signaled = true, .code = SIGTERM});
+  EXPECT_EQ(state("web"), State::Running);
+  EXPECT_NE(pid("web"), before);
+}
+
+TEST_F(SupervisorTest, AdminRequestsOnUnknownNamesAreErrorsWithoutSideEffects) {
+  load({proc("web")});
+  sup.start();
+  EXPECT_EQ(sup.stop("nope"), "no such process 'nope'");
+  EXPECT_EQ(sup.start("nope"), "no such process 'nope'");
+  EXPECT_EQ(sup.restart("nope"), "no such process 'nope'");
+  EXPECT_EQ(sup.reset_failed("nope"), "no such process 'nope'");
+  EXPECT_EQ(state("web"), State::Running);
+  EXPECT_TRUE(fx.signals.empty());
+}
+
+TEST_F(SupervisorTest, PidFileCommandWaitsForThePid) {
+  auto p = proc("daemonized", "start-it");
+  p.command->type = CommandType::PidFile;
+  load({p});
+  sup.start();
+  EXPECT_EQ(state("daemonized"), State::Starting);
+  EXPECT_EQ(sup.find("daemonized")->sub_state, "pid-file");
+  EXPECT_TRUE(fx.watching.count("daemonized"));
+  ASSERT_TRUE(sup.on_exit(100, ExitInfo{.code = 0}));  // the launcher exits; still waiting
+  EXPECT_EQ(state("daemonized"), State::Starting);
+  sup.on_main_pid("daemonized", 555, 100, 9);
+  EXPECT_EQ(state("daemonized"), State::Running);
+  EXPECT_EQ(pid("daemonized"), 555);
+}
+
+TEST_F(SupervisorTest, PidFileThatNeverAppearsTimesOutInsteadOfBlockingForever) {
+  auto p = proc("daemonized", "start-it");
+  p.command->type = CommandType::PidFile;
+  p.restart = RestartPolicy::No;
+  load({p});
+  sup.start();
+  ASSERT_TRUE(sup.on_exit(100, ExitInfo{.code = 0}));
+  fx.alive_groups.erase(100);
+  advance(30s);
+  EXPECT_EQ(state("daemonized"), State::Failed);
+  EXPECT_NE(sup.find("daemonized")->failure_reason.find("no pid reported within 30s"), std::string::npos);
+}
+
+TEST_F(SupervisorTest, ReloadWithChangedApplyOnRestarts) {
+  auto v1 = proc("svc", "one");
+  v1.apply_on = LocalDateTime{2024, 1, 1, 0, 0, 0};
+  load({v1});
+  sup.start();
+  const int before = pid("svc");
+  auto v2 = proc("svc", "two");
+  v2.apply_on = LocalDateTime{2025, 1, 1, 0, 0, 0};
+  cfg.processes = {v1, v2};
+  ReloadSummary s = sup.apply_config(cfg);
+  EXPECT_EQ(s.restarted, std::vector<std::string>{"svc"});
+  exit_main("svc", ExitInfo{.signaled = true, .code = SIGTERM});
+  EXPECT_EQ(state("svc"), State::Running);
+  EXPECT_NE(pid("svc"), before);
+}
+
+TEST_F(SupervisorTest, ReloadWithOnlyACommandChangeMarksRestartPending) {
+  auto v1 = proc("svc", "one");
+  v1.apply_on = LocalDateTime{2024, 1, 1, 0, 0, 0};
+  load({v1});
+  sup.start();
+  auto changed = v1;
+  changed.command->line = "one --verbose";
+  cfg.processes = {changed};
+  ReloadSummary s = sup.apply_config(cfg);
+  EXPECT_EQ(s.changed_pending, std::vector<std::string>{"svc"});
+  EXPECT_TRUE(sup.find("svc")->restart_pending);
+  EXPECT_TRUE(fx.signals.empty());
+  sup.restart("svc");
+  exit_main("svc", ExitInfo{.signaled = true, .code = SIGTERM});
+  EXPECT_FALSE(sup.find("svc")->restart_pending);
+}
+
+TEST_F(SupervisorTest, ReloadAddsAndRemovesProcesses) {
+  load({proc("a"), proc("b")});
+  sup.start();
+  cfg.processes = {proc("a"), proc("c")};
+  ReloadSummary s = sup.apply_config(cfg);
+  EXPECT_EQ(s.added, std::vector<std::string>{"c"});
+  EXPECT_EQ(s.removed, std::vector<std::string>{"b"});
+  EXPECT_EQ(state("c"), State::Running);
+  EXPECT_EQ(state("b"), State::Stopping);
+  exit_main("b", ExitInfo{.signaled = true, .code = SIGTERM});
+  EXPECT_EQ(sup.find("b"), nullptr);
+}
+
+TEST_F(SupervisorTest, RestoreAdoptsALiveProcessWithoutSpawning) {
+  load({proc("web")});
+  UnitStatus st;
+  st.name = st.id = "web";
+  st.state = State::Running;
+  st.pid = 4242;
+  st.pgid = 4242;
+  st.restarts = 3;
+  fx.alive_groups.insert(4242);
+  sup.restore({RestoredUnit{st, true}});
+  sup.start();
+  EXPECT_EQ(state("web"), State::Running);
+  EXPECT_EQ(pid("web"), 4242);
+  EXPECT_TRUE(sup.find("web")->adopted);
+  EXPECT_EQ(sup.find("web")->restarts, 3u);
+  EXPECT_TRUE(fx.spawned.empty());
+  // Its exit, unknown in status, is handled by the policy.
+  exit_main("web", ExitInfo{.known = false});
+  EXPECT_EQ(state("web"), State::Backoff);
+}
+
+TEST_F(SupervisorTest, RestoreOfADeadProcessAppliesItsPolicy) {
+  auto p = proc("job");
+  p.restart = RestartPolicy::No;
+  load({proc("web"), p});
+  UnitStatus web;
+  web.name = web.id = "web";
+  web.state = State::Running;
+  web.pid = 4242;
+  UnitStatus job = web;
+  job.name = job.id = "job";
+  job.pid = 4343;
+  sup.restore({RestoredUnit{web, false}, RestoredUnit{job, false}});
+  sup.start();
+  EXPECT_EQ(state("web"), State::Backoff);
+  EXPECT_EQ(state("job"), State::Failed);
+  EXPECT_TRUE(fx.spawned.empty());
+}
+
+TEST_F(SupervisorTest, RestoreKeepsACompletedOneShotCompleted) {
+  auto p = proc("migrate");
+  p.one_shot = true;
+  p.restart = RestartPolicy::No;
+  load({p});
+  UnitStatus st;
+  st.name = st.id = "migrate";
+  st.state = State::ExitedOk;
+  st.done = true;
+  sup.restore({RestoredUnit{st, false}});
+  sup.start();
+  EXPECT_EQ(state("migrate"), State::ExitedOk);
+  EXPECT_TRUE(fx.spawned.empty());
+}
+
+TEST_F(SupervisorTest, RestoreOfAProcessNoLongerConfiguredStopsIt) {
+  load({proc("web")});
+  UnitStatus st;
+  st.name = st.id = "old";
+  st.state = State::Running;
+  st.pid = 777;
+  st.pgid = 777;
+  fx.alive_groups.insert(777);
+  sup.restore({RestoredUnit{st, true}});
+  sup.start();
+  EXPECT_EQ(state("old"), State::Stopping);
+  exit_main("old", ExitInfo{.known = false});
+  EXPECT_EQ(sup.find("old"), nullptr);
+}
+
+TEST_F(SupervisorTest, OutsideItsScheduleWindowAProcessDoesNotRun) {
+  auto p = proc("office");
+  p.schedule = Schedule{TimeOfDay{8 * 3600}, TimeOfDay{18 * 3600}, WeekDays{}};
+  clock.local_time = LocalDateTime{2026, 11, 22, 20, 0, 0};
+  load({p});
+  sup.start();
+  EXPECT_EQ(state("office"), State::Stopped);
+}
+
+TEST(Describe, ExitsAreDescribedPrecisely) {
+  EXPECT_EQ(describe_exit(ExitInfo{.code = 3}), "exited with code 3");
+  EXPECT_EQ(describe_exit(ExitInfo{.signaled = true, .code = SIGKILL}), "killed by SIGKILL");
+  EXPECT_EQ(describe_exit(ExitInfo{.known = false}), "exited while procmand was not watching (status unknown)");
+  EXPECT_EQ(signal_name(SIGTERM), "SIGTERM");
+  EXPECT_EQ(signal_name(99), "signal 99");
+}
+
+}  // namespace
+}  // namespace procman::core
