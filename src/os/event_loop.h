@@ -1,0 +1,76 @@
+// A thin C++ face on sd-event: the only event loop procmand has. Sources are
+// RAII handles; callbacks are std::function. Exceptions never cross into
+// sd-event: a callback that throws is logged (via the error hook) and the loop
+// goes on, because a supervisor degrades instead of dying.
+#pragma once
+
+#include <sys/inotify.h>
+#include <sys/signalfd.h>
+#include <systemd/sd-event.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+namespace procman::os {
+
+class EventLoop;
+
+/// Owns one sd_event_source; destroying it disables and releases the source.
+class EventSource {
+ public:
+  EventSource() = default;
+  explicit EventSource(sd_event_source* s) : s_(s) {}
+  EventSource(EventSource&& o) noexcept : s_(o.s_) { o.s_ = nullptr; }
+  EventSource& operator=(EventSource&& o) noexcept;
+  EventSource(const EventSource&) = delete;
+  EventSource& operator=(const EventSource&) = delete;
+  ~EventSource() { reset(); }
+  void reset();
+  explicit operator bool() const { return s_ != nullptr; }
+  sd_event_source* get() const { return s_; }
+  /// Time sources: move the deadline (CLOCK_MONOTONIC µs) and enable it once more.
+  void set_time(uint64_t usec);
+  void set_enabled(bool on);
+
+ private:
+  sd_event_source* s_ = nullptr;
+};
+
+class EventLoop {
+ public:
+  EventLoop();
+  ~EventLoop();
+  EventLoop(const EventLoop&) = delete;
+  EventLoop& operator=(const EventLoop&) = delete;
+
+  sd_event* get() const { return e_; }
+
+  EventSource add_io(int fd, uint32_t events, std::function<void(uint32_t revents)> fn);
+  /// The signal must already be blocked (block_signals).
+  EventSource add_signal(int sig, std::function<void(const signalfd_siginfo&)> fn);
+  /// One-shot at an absolute CLOCK_MONOTONIC time; re-arm with set_time.
+  EventSource add_timer(uint64_t usec, std::function<void()> fn);
+  EventSource add_inotify(const std::string& path, uint32_t mask,
+                          std::function<void(const inotify_event&)> fn);
+  /// Runs after every dispatch of any other source, before the loop sleeps.
+  EventSource add_post(std::function<void()> fn);
+
+  int run();
+  void exit(int code);
+  static uint64_t now_usec();  ///< CLOCK_MONOTONIC
+
+  /// Receives the text of exceptions thrown by callbacks.
+  void set_error_hook(std::function<void(const std::string&)> fn) { error_hook_ = std::move(fn); }
+  void report(const std::string& what);
+
+ private:
+  sd_event* e_ = nullptr;
+  std::function<void(const std::string&)> error_hook_;
+};
+
+/// Blocks the given signals in this thread (needed before add_signal).
+void block_signals(std::initializer_list<int> sigs);
+
+}  // namespace procman::os

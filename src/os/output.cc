@@ -1,0 +1,186 @@
+// Output FIFOs, line splitting and the recent-lines ring.
+#include "os/output.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+namespace procman::os {
+namespace {
+
+std::string errno_text(int err) { return std::strerror(err); }
+
+/// The checks shared by create() and attach(), done on lstat() so we never open a
+/// device or follow a link planted at our path.
+bool check_existing(const std::string& path, const struct stat& st, std::string* error) {
+  if (S_ISLNK(st.st_mode)) {
+    *error = path + ": is a symbolic link; refusing to use it";
+    return false;
+  }
+  if (!S_ISFIFO(st.st_mode)) {
+    *error = path + ": exists and is not a FIFO";
+    return false;
+  }
+  if (st.st_uid != geteuid()) {
+    *error = path + ": FIFO is owned by uid " + std::to_string(st.st_uid) + ", not by us";
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+std::optional<OutputFifo> OutputFifo::open_checked(const std::string& path, std::string* error) {
+  struct stat st {};
+  if (lstat(path.c_str(), &st) != 0) {
+    *error = path + ": " + errno_text(errno);
+    return std::nullopt;
+  }
+  if (!check_existing(path, st, error)) return std::nullopt;
+  // O_NOFOLLOW + fstat close the window between lstat and open.
+  unique_fd fd(open(path.c_str(), O_RDWR | O_NONBLOCK | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY));
+  if (!fd) {
+    *error = path + ": " +
+             (errno == ELOOP ? "is a symbolic link; refusing to use it" : errno_text(errno));
+    return std::nullopt;
+  }
+  if (fstat(fd.get(), &st) != 0) {
+    *error = path + ": " + errno_text(errno);
+    return std::nullopt;
+  }
+  if (!check_existing(path, st, error)) return std::nullopt;
+  return OutputFifo(path, std::move(fd));
+}
+
+std::optional<OutputFifo> OutputFifo::create(const std::string& path, std::string* error) {
+  struct stat st {};
+  if (lstat(path.c_str(), &st) == 0) {
+    if (!check_existing(path, st, error)) return std::nullopt;
+    if (unlink(path.c_str()) != 0 && errno != ENOENT) {
+      *error = path + ": removing stale FIFO: " + errno_text(errno);
+      return std::nullopt;
+    }
+  } else if (errno != ENOENT) {
+    *error = path + ": " + errno_text(errno);
+    return std::nullopt;
+  }
+  if (mkfifo(path.c_str(), 0600) != 0) {
+    *error = path + ": mkfifo: " + errno_text(errno);
+    return std::nullopt;
+  }
+  std::optional<OutputFifo> fifo = open_checked(path, error);
+  if (fifo) fchmod(fifo->fd(), 0600);  // whatever the umask took away or added
+  return fifo;
+}
+
+std::optional<OutputFifo> OutputFifo::attach(const std::string& path, std::string* error) {
+  return open_checked(path, error);
+}
+
+unique_fd OutputFifo::open_child_end(std::string* error) const {
+  // Reopening through /proc/self/fd reaches exactly our inode, even if the path was
+  // replaced since.
+  std::string self = "/proc/self/fd/" + std::to_string(fd_.get());
+  unique_fd fd(open(self.c_str(), O_RDWR | O_CLOEXEC | O_NOCTTY));
+  if (!fd) *error = path_ + ": opening the child's end: " + errno_text(errno);
+  return fd;
+}
+
+bool OutputFifo::drain(std::string& out, std::string* error, std::size_t max_bytes) {
+  char buf[64 * 1024];
+  std::size_t total = 0;
+  while (total < max_bytes) {
+    ssize_t n = read(fd_.get(), buf, std::min(sizeof buf, max_bytes - total));
+    if (n > 0) {
+      out.append(buf, static_cast<std::size_t>(n));
+      total += static_cast<std::size_t>(n);
+      continue;
+    }
+    if (n == 0) return true;  // no writer at all; cannot happen while we hold O_RDWR
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN) return true;
+    *error = path_ + ": read: " + errno_text(errno);
+    return false;
+  }
+  return true;
+}
+
+void OutputFifo::remove() { unlink(path_.c_str()); }
+
+LineSplitter::LineSplitter(std::size_t max_line) : max_line_(std::max<std::size_t>(max_line, 1)) {}
+
+void LineSplitter::finish_line(std::string_view line, const OnLine& on_line) const {
+  if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+  // Only a buffered max_line_ + 1 bytes without '\r' can still be too long here.
+  while (line.size() > max_line_) {
+    on_line(line.substr(0, max_line_));
+    line.remove_prefix(max_line_);
+  }
+  on_line(line);
+}
+
+void LineSplitter::feed(std::string_view bytes, const OnLine& on_line) {
+  while (!bytes.empty()) {
+    std::size_t nl = bytes.find('\n');
+    std::string_view chunk = bytes.substr(0, nl);
+    bytes.remove_prefix(nl == std::string_view::npos ? bytes.size() : nl + 1);
+
+    if (nl != std::string_view::npos && partial_.empty()) {
+      finish_line(chunk, on_line);  // the common case: a whole line, no copy
+      continue;
+    }
+    // Buffer, keeping at most max_line_ + 1 bytes: the extra byte may turn out to be the
+    // '\r' of a line that is exactly max_line_ long, which must not be split.
+    while (!chunk.empty()) {
+      std::size_t room = max_line_ + 1 - partial_.size();
+      if (chunk.size() <= room) {
+        partial_.append(chunk);
+        break;
+      }
+      partial_.append(chunk.substr(0, room));
+      chunk.remove_prefix(room);
+      on_line(std::string_view(partial_).substr(0, max_line_));
+      partial_.erase(0, max_line_);
+    }
+    if (nl != std::string_view::npos) {
+      finish_line(partial_, on_line);
+      partial_.clear();
+    }
+  }
+}
+
+void LineSplitter::flush(const OnLine& on_line) {
+  if (partial_.empty()) return;
+  finish_line(partial_, on_line);
+  partial_.clear();
+}
+
+LineRing::LineRing(std::size_t capacity_lines, std::size_t max_bytes)
+    : capacity_lines_(capacity_lines), max_bytes_(max_bytes) {}
+
+void LineRing::push(std::string_view line, bool is_stderr, uint64_t realtime_usec) {
+  if (capacity_lines_ == 0) return;
+  if (line.size() > max_bytes_) line = line.substr(0, max_bytes_);
+  entries_.push_back(Entry{std::string(line), is_stderr, realtime_usec});
+  bytes_ += line.size();
+  while (entries_.size() > capacity_lines_ || bytes_ > max_bytes_) {
+    bytes_ -= entries_.front().line.size();
+    entries_.pop_front();
+  }
+}
+
+std::vector<LineRing::Entry> LineRing::last(std::size_t n) const {
+  n = std::min(n, entries_.size());
+  return std::vector<Entry>(entries_.end() - static_cast<std::ptrdiff_t>(n), entries_.end());
+}
+
+void LineRing::clear() {
+  entries_.clear();
+  bytes_ = 0;
+}
+
+}  // namespace procman::os

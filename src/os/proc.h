@@ -1,0 +1,54 @@
+// Reading process facts from /proc: identity (start time, boot id), resource
+// usage, and process-group membership.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace procman::os {
+
+/// The fields of /proc/<pid>/stat procman uses. Times are in clock ticks.
+struct ProcStat {
+  char state = '?';  ///< R, S, D, Z, T, ...
+  pid_t ppid = 0;
+  pid_t pgrp = 0;
+  pid_t session = 0;
+  uint64_t utime_ticks = 0;
+  uint64_t stime_ticks = 0;
+  uint64_t start_time_ticks = 0;  ///< field 22: since boot; with the pid, a process's identity
+};
+
+/// Parses the text of /proc/<pid>/stat. Fields are counted after the LAST ')', because
+/// comm (field 2) may itself contain spaces and parentheses.
+std::optional<ProcStat> parse_proc_stat(std::string_view text);
+
+/// nullopt if the process does not exist (or /proc is unreadable).
+std::optional<ProcStat> read_proc_stat(pid_t pid);
+
+/// Field 22 of /proc/<pid>/stat (clock ticks since boot). Together with the pid and
+/// boot_id() it identifies a process across procmand restarts: a reused pid has a
+/// different start time.
+std::optional<uint64_t> process_start_time(pid_t pid);
+
+/// /proc/sys/kernel/random/boot_id, trimmed; changes on every boot.
+std::optional<std::string> boot_id();
+
+struct ProcessUsage {
+  uint64_t cpu_usec = 0;   ///< user + system time, tick resolution
+  uint64_t rss_bytes = 0;  ///< resident set size
+};
+
+/// CPU time and RSS of one process (not its children); nullopt if it is gone.
+std::optional<ProcessUsage> process_usage(pid_t pid);
+
+/// Live (non-zombie) processes whose process group is `pgid`, ascending. Empty means
+/// the whole group is gone: nothing is left to signal. Zombies are left out since they
+/// run nothing and whoever is their parent will reap them.
+std::vector<pid_t> process_group_members(pid_t pgid);
+
+}  // namespace procman::os
