@@ -1,0 +1,745 @@
+#include "procmand/daemon.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "core/command_line.h"
+#include "core/config_parser.h"
+#include "core/persist.h"
+#include "os/local_time.h"
+#include "os/proc.h"
+#include "os/spawner.h"
+
+extern char** environ;
+
+namespace procman {
+namespace {
+
+constexpr const char* kPidFilePlaceholder = "{{ PROCMAN_PID_FILE }}";
+
+/// Variables that describe procmand's own place under systemd; a child that
+/// inherited them would talk to systemd as if it were procmand.
+bool inherited_var_is_ours(std::string_view key) {
+  return key == "NOTIFY_SOCKET" || key == "LISTEN_FDS" || key == "LISTEN_PID" ||
+         key == "LISTEN_FDNAMES" || key == "WATCHDOG_PID" || key == "WATCHDOG_USEC" ||
+         key == "INVOCATION_ID" || key == "MANAGERPID" || key == "RUNTIME_DIRECTORY" ||
+         key == "STATE_DIRECTORY" || key == "JOURNAL_STREAM" || key.rfind("PROCMAN_", 0) == 0;
+}
+
+std::string dirname_of(const std::string& path) {
+  auto pos = path.rfind('/');
+  if (pos == std::string::npos) return ".";
+  if (pos == 0) return "/";
+  return path.substr(0, pos);
+}
+
+core::ExitInfo to_exit_info(const os::ExitStatus& st) {
+  return core::ExitInfo{.known = true, .signaled = st.signaled, .code = st.code_or_signal};
+}
+
+std::string trim(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ' || s.back() == '\t'))
+    s.pop_back();
+  std::size_t i = 0;
+  while (i < s.size() && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n')) ++i;
+  return s.substr(i);
+}
+
+/// Reads what a pipe holds without blocking.
+std::string read_available(int fd) {
+  std::string out;
+  char buf[4096];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n > 0) {
+      out.append(buf, static_cast<std::size_t>(n));
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    break;
+  }
+  return out;
+}
+
+int64_t realtime_usec() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+Daemon::Daemon(DaemonOptions opts, Console& console) : opts_(std::move(opts)), console_(console) {
+  config_dir_ = dirname_of(opts_.config_path);
+  for (char** e = environ; e && *e; ++e) {
+    std::string_view kv(*e);
+    auto eq = kv.find('=');
+    if (eq == std::string_view::npos) continue;
+    base_env_.emplace(std::string(kv.substr(0, eq)), std::string(kv.substr(eq + 1)));
+  }
+  loop_.set_error_hook([this](const std::string& what) { console_.error("internal error: " + what); });
+}
+
+Daemon::~Daemon() = default;
+
+// ---------------------------------------------------------------- Clock
+
+core::MonoTime Daemon::now() const { return std::chrono::steady_clock::now(); }
+core::WallTime Daemon::wall() const { return std::chrono::system_clock::now(); }
+core::LocalDateTime Daemon::local() const { return os::to_local(wall()); }
+
+// ---------------------------------------------------------------- startup
+
+std::optional<core::Config> Daemon::load_config(bool reload) {
+  std::string error;
+  auto text = os::read_file(opts_.config_path, &error);
+  if (!text) {
+    console_.error(fmt::format("cannot read {}: {}", opts_.config_path, error));
+    return std::nullopt;
+  }
+  core::ParseResult r = core::parse_config(*text, opts_.config_path, base_env_);
+  for (const auto& d : r.errors) console_.error(core::format_diagnostic(d));
+  if (!r.config) {
+    console_.error(fmt::format("{}: {} error(s){}", opts_.config_path, r.errors.size(),
+                               reload ? "; keeping the running configuration" : ""));
+    return std::nullopt;
+  }
+  return std::move(r.config);
+}
+
+bool Daemon::setup_state_dir(const std::string& uid) {
+  std::string base;
+  if (opts_.state_dir) {
+    state_dir_ = *opts_.state_dir;
+  } else {
+    if (auto it = base_env_.find("RUNTIME_DIRECTORY"); it != base_env_.end() && !it->second.empty()) {
+      // systemd may pass several, colon-separated: the first is ours.
+      base = it->second.substr(0, it->second.find(':'));
+    } else if (auto x = base_env_.find("XDG_STATE_HOME"); x != base_env_.end() && !x->second.empty()) {
+      base = x->second + "/procman";
+    } else if (auto h = base_env_.find("HOME"); h != base_env_.end() && !h->second.empty()) {
+      base = h->second + "/.local/state/procman";
+    } else {
+      base = "/var/lib/procman";
+    }
+    state_dir_ = base + "/" + os::escape_filename(uid);
+  }
+  io_dir_ = state_dir_ + "/io";
+  pid_dir_ = state_dir_ + "/pid";
+  state_file_ = state_dir_ + "/state.json";
+  std::string error;
+  for (const auto* dir : {&state_dir_, &io_dir_, &pid_dir_}) {
+    if (!os::make_dirs(*dir, 0700, &error)) {
+      console_.error(fmt::format("state directory {}: {}", *dir, error));
+      return false;
+    }
+  }
+  lock_ = os::FileLock::acquire(state_dir_ + "/lock", &error);
+  if (!lock_) {
+    console_.error(fmt::format("another procmand is supervising uid {} ({}); refusing to start a "
+                               "second one",
+                               uid, error));
+    return false;
+  }
+  return true;
+}
+
+int Daemon::run() {
+  config_ = load_config(false);
+  if (!config_) return kExitConfig;
+  if (!setup_state_dir(config_->uid)) return lock_ ? kExitFailure : kExitLocked;
+  boot_id_ = os::boot_id().value_or("");
+
+  // Many children means many FIFOs: take the hard limit for ourselves, and
+  // give children the soft limit we were started with.
+  struct rlimit nofile {};
+  if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+    os::set_child_nofile_soft_limit(nofile.rlim_cur);
+    nofile.rlim_cur = nofile.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &nofile);
+  }
+  // Orphans of our children (double forks, pid-file targets) come back to us,
+  // so we see their exits and can stop whole trees.
+  prctl(PR_SET_CHILD_SUBREAPER, 1);
+  ::signal(SIGPIPE, SIG_IGN);
+  os::block_signals({SIGCHLD, SIGTERM, SIGINT, SIGHUP});
+  sigchld_ = loop_.add_signal(SIGCHLD, [this](const signalfd_siginfo&) { on_sigchld(); });
+  sigterm_ = loop_.add_signal(SIGTERM, [this](const signalfd_siginfo&) { on_shutdown_signal(SIGTERM); });
+  sigint_ = loop_.add_signal(SIGINT, [this](const signalfd_siginfo&) { on_shutdown_signal(SIGINT); });
+  sighup_ = loop_.add_signal(SIGHUP, [this](const signalfd_siginfo&) { on_reload(); });
+  timer_ = loop_.add_timer(0, [this] {
+    sup_->on_timer();
+  });
+  timer_.set_enabled(false);
+  pid_inotify_ = loop_.add_inotify(pid_dir_, IN_CLOSE_WRITE | IN_MOVED_TO, [this](const inotify_event& ev) {
+    if (ev.len > 0) on_pid_file(ev.name);
+  });
+  // Every dispatch ends here: re-arm the one timer, persist, notice the end.
+  post_ = loop_.add_post([this] { after_event(); });
+
+  sup_ = std::make_unique<core::Supervisor>(*this, *this);
+  sup_->apply_config(*config_);
+  for (const auto& u : sup_->status()) console_.reserve(u.name);
+  restore_state();
+  console_.notice(fmt::format("procmand {} supervising {} process(es) from {} (state in {})",
+                              PROCMAN_VERSION, sup_->status().size(), opts_.config_path, state_dir_));
+  sup_->start();
+  after_event();
+  int r = loop_.run();
+  persist();
+  if (r < 0) {
+    console_.error(fmt::format("event loop failed: {}", std::strerror(-r)));
+    return kExitFailure;
+  }
+  return exit_code_;
+}
+
+void Daemon::restore_state() {
+  std::string error;
+  auto text = os::read_file(state_file_, &error);
+  if (!text) return;  // first start
+  auto st = core::parse_persisted_state(*text, &error);
+  if (!st) {
+    console_.warning(fmt::format("ignoring {}: {}", state_file_, error));
+    return;
+  }
+  const bool same_boot = !boot_id_.empty() && st->boot_id == boot_id_;
+  std::vector<core::RestoredUnit> restored;
+  for (auto& u : st->units) {
+    core::RestoredUnit r;
+    r.status = u;
+    if (!same_boot) {
+      // After a reboot no pid is ours and monotonic times are meaningless.
+      r.status.pid = -1;
+      r.status.start_limit_mono_usec.clear();
+      if (core::is_active(r.status.state)) r.status.state = core::State::Stopped;
+    } else if (u.pid > 0 && core::is_active(u.state)) {
+      // A zombie keeps its start time but runs nothing: it is not there to re-adopt.
+      auto ps = os::read_proc_stat(u.pid);
+      r.alive = ps && ps->state != 'Z' && ps->state != 'X' && ps->start_time_ticks == u.pid_start_time;
+    }
+    restored.push_back(std::move(r));
+  }
+  sup_->restore(restored);
+  for (const auto& r : restored) {
+    if (!r.alive) continue;
+    console_.reserve(r.status.name);
+    const core::UnitStatus* live = sup_->find(r.status.name);
+    if (live && live->pid == r.status.pid) {
+      io_for(live->name);  // resume reading the output it kept writing
+      watch_adopted(*live);
+    }
+  }
+}
+
+void Daemon::watch_adopted(const core::UnitStatus& unit) {
+  int fd = static_cast<int>(::syscall(SYS_pidfd_open, unit.pid, 0));
+  if (fd < 0) {
+    // Gone between the check and now: report the exit right away.
+    sup_->on_exit(unit.pid, core::ExitInfo{.known = false});
+    return;
+  }
+  Adopted a;
+  a.pidfd = os::unique_fd(fd);
+  const pid_t pid = unit.pid;
+  a.source = loop_.add_io(fd, EPOLLIN, [this, pid](uint32_t) {
+    if (auto it = adopted_.find(pid); it != adopted_.end()) {
+      it->second.source.set_enabled(false);
+      retire(std::move(it->second));
+      adopted_.erase(it);
+    }
+    if (const core::UnitStatus* u = sup_->find_by_pid(pid)) drain_io(u->name);
+    sup_->on_exit(pid, core::ExitInfo{.known = false});
+  });
+  adopted_.emplace(pid, std::move(a));
+}
+
+void Daemon::retire(Adopted a) {
+  a.source.set_enabled(false);
+  graveyard_.push_back(std::move(a.source));
+  retired_fds_.push_back(std::move(a.pidfd));
+}
+
+void Daemon::after_event() {
+  // Sources retired inside their own callbacks are released here, outside them.
+  graveyard_.clear();
+  retired_fds_.clear();
+  if (!sup_) return;
+  if (auto at = sup_->next_deadline()) {
+    const auto us = std::chrono::duration_cast<std::chrono::microseconds>(at->time_since_epoch()).count();
+    timer_.set_time(static_cast<uint64_t>(std::max<int64_t>(us, 1)));
+  } else {
+    timer_.set_enabled(false);
+  }
+  if (sup_->dirty()) persist();
+  if (sup_->shutdown_complete()) {
+    console_.notice("all processes stopped; exiting");
+    loop_.exit(exit_code_);
+  }
+}
+
+void Daemon::persist() {
+  if (!sup_ || state_file_.empty()) return;
+  core::PersistedState st;
+  st.uid = config_->uid;
+  st.config_path = opts_.config_path;
+  st.boot_id = boot_id_;
+  st.daemon_pid = static_cast<int>(getpid());
+  st.written_usec = realtime_usec();
+  st.units = sup_->status();
+  std::string error;
+  if (!os::write_file_atomic(state_file_, core::serialize_state(st), &error))
+    console_.warning(fmt::format("cannot save state to {}: {}", state_file_, error));
+  sup_->clear_dirty();
+}
+
+// ---------------------------------------------------------------- signals
+
+void Daemon::on_shutdown_signal(int sig) {
+  if (sup_->shutting_down()) {
+    if (force_requested_) return;
+    force_requested_ = true;
+    console_.warning(fmt::format("{} again: killing every remaining process now", core::signal_name(sig)));
+    for (const auto& u : sup_->status())
+      if (core::is_active(u.state)) signal(u, SIGKILL);
+    for (const auto& [pid, h] : hooks_) os::signal_group(pid, SIGKILL);
+    return;
+  }
+  console_.notice(fmt::format("{} received: stopping all processes (again to kill them now)",
+                              core::signal_name(sig)));
+  sup_->shutdown();
+}
+
+void Daemon::on_reload() {
+  console_.notice(fmt::format("SIGHUP: reloading {}", opts_.config_path));
+  auto cfg = load_config(true);
+  if (!cfg) return;
+  if (cfg->uid != config_->uid) {
+    console_.error(fmt::format("reload refused: uid changed from {} to {}; restart procmand to switch",
+                               config_->uid, cfg->uid));
+    return;
+  }
+  config_ = std::move(cfg);
+  for (const auto& p : config_->processes)
+    console_.reserve(p.instances > 1 ? p.id + "@" + std::to_string(p.instances - 1) : p.id);
+  core::ReloadSummary s = sup_->apply_config(*config_);
+  auto join = [](const std::vector<std::string>& v) {
+    std::string out;
+    for (const auto& x : v) out += (out.empty() ? "" : ", ") + x;
+    return out.empty() ? std::string("-") : out;
+  };
+  console_.notice(fmt::format("reloaded: added {}; removed {}; restarted {}; changed, restart pending {}",
+                              join(s.added), join(s.removed), join(s.restarted), join(s.changed_pending)));
+}
+
+void Daemon::on_sigchld() {
+  for (;;) {
+    siginfo_t si{};
+    if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG) < 0) break;  // ECHILD: none left
+    if (si.si_pid == 0) break;
+    auto st = os::exit_status_from_siginfo(si);
+    if (!st) continue;
+    on_reaped(si.si_pid, to_exit_info(*st));
+  }
+  sup_->on_group_change();
+}
+
+void Daemon::on_reaped(pid_t pid, const core::ExitInfo& exit) {
+  if (auto h = hooks_.find(pid); h != hooks_.end()) {
+    Hook hook = h->second;
+    hooks_.erase(h);
+    drain_io(hook.unit);
+    core::HookResult r;
+    r.exit = exit;
+    r.ok = exit.known && !exit.signaled && exit.code == 0;
+    sup_->on_hook_done(hook.unit, hook.kind, r);
+    return;
+  }
+  if (auto p = podman_pids_.find(pid); p != podman_pids_.end()) {
+    std::string unit = p->second;
+    podman_pids_.erase(p);
+    if (auto w = podman_.find(unit); w != podman_.end()) {
+      if (w->second.inspect_pid == pid) on_podman_inspect_exit(w->second, exit);
+      else on_podman_launcher_exit(w->second, exit);
+    }
+  }
+  if (const core::UnitStatus* u = sup_->find_by_pid(pid)) drain_io(u->name);
+  sup_->on_exit(pid, exit);
+}
+
+// ---------------------------------------------------------------- spawning
+
+std::vector<std::string> Daemon::build_env(const core::UnitStatus& unit, const core::ProcessConfig& cfg,
+                                           std::string* error) const {
+  std::map<std::string, std::string> env;
+  for (const auto& [k, v] : base_env_)
+    if (!inherited_var_is_ours(k)) env[k] = v;
+  if (cfg.env_file) {
+    auto file_env = os::read_env_file(*cfg.env_file, error);
+    if (!file_env) {
+      *error = "env-file: " + *error;
+      return {};
+    }
+    for (auto& [k, v] : *file_env) env[k] = v;
+  }
+  for (const auto& [k, v] : cfg.env) env[k] = v;
+  env["PROCMAN_NAME"] = unit.name;
+  env["PROCMAN_ID"] = unit.id;
+  env["PROCMAN_INSTANCE"] = std::to_string(unit.instance);
+  env["PROCMAN_UID"] = config_->uid;
+  env["PROCMAN_CONFIG"] = opts_.config_path;
+  std::vector<std::string> out;
+  out.reserve(env.size());
+  for (const auto& [k, v] : env) out.push_back(k + "=" + v);
+  return out;
+}
+
+std::string Daemon::work_dir_for(const core::ProcessConfig& cfg) const {
+  return cfg.work_dir ? *cfg.work_dir : config_dir_;
+}
+
+std::string Daemon::pid_file_path(const std::string& unit) const {
+  return pid_dir_ + "/" + os::escape_filename(unit) + ".pid";
+}
+
+core::SpawnOutcome Daemon::spawn(const core::UnitStatus& unit, const core::ProcessConfig& cfg) {
+  core::SpawnOutcome out;
+  if (!cfg.command) {
+    out.error = "no command";
+    return out;
+  }
+  Io& io = io_for(unit.name);
+  std::string error;
+  os::unique_fd out_fd = io.out ? io.out->open_child_end(&error) : os::unique_fd();
+  os::unique_fd err_fd = io.err ? io.err->open_child_end(&error) : os::unique_fd();
+
+  std::string line = cfg.command->line;
+  std::vector<std::string> env = build_env(unit, cfg, &error);
+  if (env.empty()) {
+    out.error = error;
+    return out;
+  }
+  const core::CommandType type = cfg.command->type;
+  if (type == core::CommandType::PidFile) {
+    const std::string path = pid_file_path(unit.name);
+    ::unlink(path.c_str());
+    for (std::size_t pos; (pos = line.find(kPidFilePlaceholder)) != std::string::npos;)
+      line.replace(pos, std::strlen(kPidFilePlaceholder), path);
+    env.push_back("PROCMAN_PID_FILE=" + path);
+  }
+  auto argv = core::command_argv(line, type != core::CommandType::Simple, &error);
+  if (!argv) {
+    out.error = error;
+    return out;
+  }
+  os::SpawnRequest req;
+  req.argv = std::move(*argv);
+  req.env = std::move(env);
+  req.work_dir = work_dir_for(cfg);
+  req.stdout_fd = out_fd.get();
+  req.stderr_fd = err_fd.get();
+  req.user = cfg.user;
+  req.group = cfg.group;
+  req.nice = cfg.nice;
+  req.ionice = cfg.ionice;
+  req.umask = cfg.umask;
+  req.limits = cfg.limits;
+
+  os::unique_fd capture_read;
+  if (type == core::CommandType::PodmanCid) {
+    // `podman run -d` prints the container id on stdout: capture it.
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) < 0) {
+      out.error = fmt::format("pipe: {}", std::strerror(errno));
+      return out;
+    }
+    capture_read = os::unique_fd(fds[0]);
+    os::unique_fd capture_write(fds[1]);
+    req.stdout_fd = capture_write.get();
+    os::SpawnResult r = os::spawn(req);
+    if (!r.error.empty()) {
+      out.error = r.error;
+      return out;
+    }
+    out.ok = true;
+    out.pid = r.pid;
+    out.pgid = r.pid;
+    PodmanWatch w;
+    w.unit = unit.name;
+    w.capture = std::move(capture_read);
+    podman_[unit.name] = std::move(w);
+    podman_pids_[r.pid] = unit.name;
+    return out;
+  }
+  os::SpawnResult r = os::spawn(req);
+  if (!r.error.empty()) {
+    out.error = r.error;
+    return out;
+  }
+  out.ok = true;
+  out.pid = r.pid;
+  out.pgid = r.pid;
+  out.start_time = os::process_start_time(r.pid).value_or(0);
+  return out;
+}
+
+bool Daemon::run_hook(const core::UnitStatus& unit, core::HookKind kind, const core::Hook& hook,
+                      const core::ProcessConfig& cfg, std::string* error) {
+  Io& io = io_for(unit.name);
+  std::string err;
+  os::unique_fd out_fd = io.out ? io.out->open_child_end(&err) : os::unique_fd();
+  os::unique_fd err_fd = io.err ? io.err->open_child_end(&err) : os::unique_fd();
+  std::vector<std::string> env = build_env(unit, cfg, error);
+  if (env.empty()) return false;
+  env.push_back(fmt::format("PROCMAN_HOOK={}", core::hook_name(kind)));
+  if (unit.pid > 0) env.push_back(fmt::format("PROCMAN_MAIN_PID={}", unit.pid));
+  os::SpawnRequest req;
+  req.argv = {"/bin/sh", "-c", hook.command};
+  req.env = std::move(env);
+  req.work_dir = work_dir_for(cfg);
+  req.stdout_fd = out_fd.get();
+  req.stderr_fd = err_fd.get();
+  req.user = cfg.user;
+  req.group = cfg.group;
+  req.umask = cfg.umask;
+  os::SpawnResult r = os::spawn(req);
+  if (!r.error.empty()) {
+    *error = r.error;
+    return false;
+  }
+  hooks_[r.pid] = Hook{unit.name, kind};
+  return true;
+}
+
+void Daemon::cancel_hook(const core::UnitStatus& unit, core::HookKind kind) {
+  for (auto it = hooks_.begin(); it != hooks_.end(); ++it) {
+    if (it->second.unit == unit.name && it->second.kind == kind) {
+      os::signal_group(it->first, SIGKILL);
+      hooks_.erase(it);  // reaped later by on_sigchld, and ignored
+      return;
+    }
+  }
+}
+
+// ---------------------------------------------------------------- pid discovery
+
+void Daemon::watch_main_pid(const core::UnitStatus& unit, const core::ProcessConfig& cfg) {
+  if (cfg.command && cfg.command->type == core::CommandType::PidFile) {
+    const std::string file = os::escape_filename(unit.name) + ".pid";
+    pid_watch_[file] = unit.name;
+    // The file may already be there if the launcher was quick.
+    if (::access((pid_dir_ + "/" + file).c_str(), F_OK) == 0) on_pid_file(file);
+  }
+  // podman-cid is driven by the launcher's exit (on_podman_launcher_exit).
+}
+
+void Daemon::cancel_main_pid_watch(const core::UnitStatus& unit) {
+  for (auto it = pid_watch_.begin(); it != pid_watch_.end();) {
+    if (it->second == unit.name) it = pid_watch_.erase(it);
+    else ++it;
+  }
+  if (auto w = podman_.find(unit.name); w != podman_.end()) {
+    if (w->second.inspect_pid > 0) {
+      os::signal_group(w->second.inspect_pid, SIGKILL);
+      podman_pids_.erase(w->second.inspect_pid);
+    }
+    podman_.erase(w);
+  }
+}
+
+void Daemon::on_pid_file(const std::string& filename) {
+  auto it = pid_watch_.find(filename);
+  if (it == pid_watch_.end()) return;
+  const std::string unit = it->second;
+  const std::string path = pid_dir_ + "/" + filename;
+  std::string error;
+  auto text = os::read_file(path, &error);
+  if (!text) return;  // not complete yet; a later event brings it
+  std::string t = trim(*text);
+  if (t.empty()) return;
+  pid_watch_.erase(it);
+  char* end = nullptr;
+  long pid = std::strtol(t.c_str(), &end, 10);
+  if (*end != '\0' || pid <= 0 || pid > 4194304) {
+    sup_->on_main_pid_failed(unit, fmt::format("pid file {} holds \"{}\", not a pid", path, t));
+    return;
+  }
+  ::unlink(path.c_str());
+  auto start = os::process_start_time(static_cast<pid_t>(pid));
+  if (!start) {
+    sup_->on_main_pid_failed(unit, fmt::format("pid {} from the pid file does not exist", pid));
+    return;
+  }
+  const pid_t pgid = getpgid(static_cast<pid_t>(pid));
+  sup_->on_main_pid(unit, static_cast<int>(pid), pgid > 0 ? pgid : static_cast<int>(pid), *start);
+}
+
+void Daemon::on_podman_launcher_exit(PodmanWatch& w, const core::ExitInfo& exit) {
+  const std::string unit = w.unit;
+  std::string cid = trim(read_available(w.capture.get()));
+  w.capture.reset();
+  if (!exit.known || exit.signaled || exit.code != 0) {
+    podman_.erase(unit);
+    sup_->on_main_pid_failed(unit, "podman launcher " + core::describe_exit(exit));
+    return;
+  }
+  if (auto nl = cid.rfind('\n'); nl != std::string::npos) cid = cid.substr(nl + 1);
+  if (cid.empty()) {
+    podman_.erase(unit);
+    sup_->on_main_pid_failed(unit, "podman launcher printed no container id");
+    return;
+  }
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) < 0) {
+    podman_.erase(unit);
+    sup_->on_main_pid_failed(unit, fmt::format("pipe: {}", std::strerror(errno)));
+    return;
+  }
+  w.inspect_capture = os::unique_fd(fds[0]);
+  os::unique_fd write_end(fds[1]);
+  os::SpawnRequest req;
+  req.argv = {"podman", "inspect", "--format", "{{.State.Pid}}", cid};
+  for (const auto& [k, v] : base_env_) req.env.push_back(k + "=" + v);
+  req.stdout_fd = write_end.get();
+  os::SpawnResult r = os::spawn(req);
+  if (!r.error.empty()) {
+    podman_.erase(unit);
+    sup_->on_main_pid_failed(unit, "podman inspect: " + r.error);
+    return;
+  }
+  w.inspect_pid = r.pid;
+  podman_pids_[r.pid] = unit;
+}
+
+void Daemon::on_podman_inspect_exit(PodmanWatch& w, const core::ExitInfo& exit) {
+  const std::string unit = w.unit;
+  std::string text = trim(read_available(w.inspect_capture.get()));
+  podman_.erase(unit);
+  if (!exit.known || exit.signaled || exit.code != 0) {
+    sup_->on_main_pid_failed(unit, "podman inspect " + core::describe_exit(exit));
+    return;
+  }
+  char* end = nullptr;
+  long pid = std::strtol(text.c_str(), &end, 10);
+  auto start = pid > 0 && *end == '\0' ? os::process_start_time(static_cast<pid_t>(pid)) : std::nullopt;
+  if (!start) {
+    sup_->on_main_pid_failed(unit, fmt::format("podman inspect gave \"{}\", not a live pid", text));
+    return;
+  }
+  const pid_t pgid = getpgid(static_cast<pid_t>(pid));
+  sup_->on_main_pid(unit, static_cast<int>(pid), pgid > 0 ? pgid : static_cast<int>(pid), *start);
+}
+
+// ---------------------------------------------------------------- signals to children
+
+void Daemon::signal(const core::UnitStatus& unit, int sig) {
+  if (unit.pgid > 0) {
+    os::signal_group(unit.pgid, sig);
+    // A stopped (SIGSTOP) group would never act on SIGTERM.
+    if (sig != SIGKILL && sig != SIGCONT) os::signal_group(unit.pgid, SIGCONT);
+  }
+  if (unit.pid > 0 && getpgid(unit.pid) != unit.pgid) {
+    if (auto a = adopted_.find(unit.pid); a != adopted_.end()) os::signal_pidfd(a->second.pidfd.get(), sig);
+    else ::kill(unit.pid, sig);
+  }
+}
+
+bool Daemon::group_alive(const core::UnitStatus& unit) {
+  if (unit.pgid <= 0) return false;
+  // kill(-pgid, 0) asks the kernel whether any member is left, without a /proc scan.
+  if (::kill(-unit.pgid, 0) != 0 && errno != EPERM) return false;
+  // Our own children (and orphans re-parented to us) are reaped as soon as
+  // they exit, so that answer is exact for them. An adopted group is not ours
+  // to reap: its zombies linger until their parent reaps them, so ask /proc
+  // for members that are still alive.
+  if (unit.adopted) return !os::process_group_members(unit.pgid).empty();
+  return true;
+}
+
+void Daemon::transition(const core::UnitStatus& unit, core::State from, std::string_view reason) {
+  (void)from;
+  if (reason.empty()) console_.notice(fmt::format("{} {}", unit.name, core::state_name(unit.state)));
+  else console_.notice(fmt::format("{} {}: {}", unit.name, core::state_name(unit.state), reason));
+}
+
+void Daemon::released(const core::UnitStatus& unit) {
+  drain_io(unit.name);
+  if (auto a = adopted_.find(unit.pid); a != adopted_.end()) {
+    retire(std::move(a->second));
+    adopted_.erase(a);
+  }
+  if (unit.removed) {
+    if (auto it = io_.find(unit.name); it != io_.end()) {
+      if (it->second->out) it->second->out->remove();
+      if (it->second->err) it->second->err->remove();
+      graveyard_.push_back(std::move(it->second->out_src));
+      graveyard_.push_back(std::move(it->second->err_src));
+      io_.erase(it);
+    }
+  }
+}
+
+// ---------------------------------------------------------------- output
+
+Daemon::Io& Daemon::io_for(const std::string& unit) {
+  auto it = io_.find(unit);
+  if (it != io_.end()) return *it->second;
+  auto io = std::make_unique<Io>();
+  const std::string base = io_dir_ + "/" + os::escape_filename(unit);
+  std::string error;
+  for (bool is_err : {false, true}) {
+    const std::string path = base + (is_err ? ".err" : ".out");
+    auto fifo = os::OutputFifo::attach(path, &error);
+    if (!fifo) fifo = os::OutputFifo::create(path, &error);
+    if (!fifo) {
+      console_.warning(fmt::format("{}: no output capture ({}); output goes to /dev/null", unit, error));
+      continue;
+    }
+    auto& slot = is_err ? io->err : io->out;
+    slot = std::move(fifo);
+    (is_err ? io->err_src : io->out_src) =
+        loop_.add_io(slot->fd(), EPOLLIN, [this, unit, is_err](uint32_t) { read_output(unit, is_err); });
+  }
+  Io& ref = *io;
+  io_.emplace(unit, std::move(io));
+  return ref;
+}
+
+void Daemon::read_output(const std::string& unit, bool is_stderr) {
+  auto it = io_.find(unit);
+  if (it == io_.end()) return;
+  Io& io = *it->second;
+  auto& fifo = is_stderr ? io.err : io.out;
+  if (!fifo) return;
+  std::string buf, error;
+  if (!fifo->drain(buf, &error)) {
+    console_.warning(fmt::format("{}: reading output: {}", unit, error));
+    return;
+  }
+  if (buf.empty()) return;
+  const uint64_t now_us = static_cast<uint64_t>(realtime_usec());
+  auto& splitter = is_stderr ? io.err_split : io.out_split;
+  splitter.feed(buf, [&](std::string_view line) {
+    console_.line(unit, line);
+    io.ring.push(line, is_stderr, now_us);
+  });
+}
+
+void Daemon::drain_io(const std::string& unit) {
+  auto it = io_.find(unit);
+  if (it == io_.end()) return;
+  read_output(unit, false);
+  read_output(unit, true);
+}
+
+}  // namespace procman

@@ -1,0 +1,126 @@
+// procmand's body: the OS side of the supervisor. It implements the core's
+// Effects (spawning, signalling, hooks, pid discovery) and Clock with real
+// processes and clocks, and routes sd-event events (SIGCHLD, signals, pidfds,
+// output FIFOs, inotify, the timer) into core::Supervisor.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "core/config.h"
+#include "core/supervisor.h"
+#include "os/event_loop.h"
+#include "os/files.h"
+#include "os/output.h"
+#include "os/unique_fd.h"
+#include "procmand/console.h"
+
+namespace procman {
+
+struct DaemonOptions {
+  std::string config_path;               ///< absolute
+  std::optional<std::string> state_dir;  ///< overrides the default location
+};
+
+/// Exit codes of procmand (sysexits-style where one fits).
+enum DaemonExit { kExitOk = 0, kExitFailure = 1, kExitConfig = 78, kExitLocked = 75 };
+
+class Daemon final : public core::Effects, public core::Clock {
+ public:
+  Daemon(DaemonOptions opts, Console& console);
+  ~Daemon() override;
+
+  /// Loads the config, takes the lock, re-adopts, supervises until shutdown.
+  int run();
+
+  // core::Clock
+  core::MonoTime now() const override;
+  core::WallTime wall() const override;
+  core::LocalDateTime local() const override;
+
+  // core::Effects
+  core::SpawnOutcome spawn(const core::UnitStatus& unit, const core::ProcessConfig& cfg) override;
+  bool run_hook(const core::UnitStatus& unit, core::HookKind kind, const core::Hook& hook,
+                const core::ProcessConfig& cfg, std::string* error) override;
+  void cancel_hook(const core::UnitStatus& unit, core::HookKind kind) override;
+  void watch_main_pid(const core::UnitStatus& unit, const core::ProcessConfig& cfg) override;
+  void cancel_main_pid_watch(const core::UnitStatus& unit) override;
+  void signal(const core::UnitStatus& unit, int sig) override;
+  bool group_alive(const core::UnitStatus& unit) override;
+  void transition(const core::UnitStatus& unit, core::State from, std::string_view reason) override;
+  void released(const core::UnitStatus& unit) override;
+
+ private:
+  /// A unit's two output FIFOs, what reads them, and its recent lines.
+  struct Io {
+    std::optional<os::OutputFifo> out, err;
+    os::EventSource out_src, err_src;
+    os::LineSplitter out_split, err_split;
+    os::LineRing ring{1000, 256 * 1024};
+  };
+  struct Hook {
+    std::string unit;
+    core::HookKind kind;
+  };
+  /// podman-cid: the launcher's captured stdout, then `podman inspect`'s.
+  struct PodmanWatch {
+    std::string unit;
+    os::unique_fd capture;
+    pid_t inspect_pid = -1;
+    os::unique_fd inspect_capture;
+  };
+  struct Adopted {
+    os::unique_fd pidfd;
+    os::EventSource source;
+  };
+
+  std::optional<core::Config> load_config(bool reporting_only);
+  bool setup_state_dir(const std::string& uid);
+  void restore_state();
+  void after_event();
+  void persist();
+  void on_sigchld();
+  void on_reaped(pid_t pid, const core::ExitInfo& exit);
+  void on_shutdown_signal(int sig);
+  void on_reload();
+  void on_pid_file(const std::string& filename);
+  void on_podman_launcher_exit(PodmanWatch& w, const core::ExitInfo& exit);
+  void on_podman_inspect_exit(PodmanWatch& w, const core::ExitInfo& exit);
+  void watch_adopted(const core::UnitStatus& unit);
+  void retire(Adopted a);
+  Io& io_for(const std::string& unit);
+  void read_output(const std::string& unit, bool is_stderr);
+  void drain_io(const std::string& unit);
+  std::vector<std::string> build_env(const core::UnitStatus& unit, const core::ProcessConfig& cfg,
+                                     std::string* error) const;
+  std::string work_dir_for(const core::ProcessConfig& cfg) const;
+  std::string pid_file_path(const std::string& unit) const;
+
+  DaemonOptions opts_;
+  Console& console_;
+  os::EventLoop loop_;
+  std::unique_ptr<core::Supervisor> sup_;
+  std::optional<core::Config> config_;
+  std::string config_dir_;
+  std::string state_dir_, io_dir_, pid_dir_, state_file_;
+  std::optional<os::FileLock> lock_;
+  std::string boot_id_;
+  std::map<std::string, std::string> base_env_;
+
+  std::map<std::string, std::unique_ptr<Io>> io_;
+  std::map<pid_t, Hook> hooks_;
+  std::map<std::string, std::string> pid_watch_;  ///< pid file name -> unit
+  std::map<std::string, PodmanWatch> podman_;     ///< unit -> watch
+  std::map<pid_t, std::string> podman_pids_;      ///< launcher or inspect pid -> unit
+  std::map<pid_t, Adopted> adopted_;
+
+  std::vector<os::EventSource> graveyard_;  ///< sources to release after the current dispatch
+  std::vector<os::unique_fd> retired_fds_;
+  os::EventSource sigchld_, sigterm_, sigint_, sighup_, timer_, pid_inotify_, post_;
+  int exit_code_ = kExitOk;
+  bool force_requested_ = false;
+};
+
+}  // namespace procman

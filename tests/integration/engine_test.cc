@@ -1,0 +1,1191 @@
+// Black-box tests of procmand: the real daemon on a temporary config and state
+// directory, supervising real child processes. Each test marks its children
+// with a unique uid (PROCMAN_UID) so the fixture can find and kill whatever a
+// failing test left behind.
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <optional>
+#include <regex>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "harness.h"
+
+namespace procman::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+std::string slurp(const std::string& path) {
+  std::ifstream f(path);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> out;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) out.push_back(line);
+  return out;
+}
+
+/// Index of the first line of `text` matching `re`, or -1.
+int line_index(const std::string& text, const std::string& re) {
+  const std::regex r(re);
+  const auto lines = lines_of(text);
+  for (std::size_t i = 0; i < lines.size(); ++i)
+    if (std::regex_search(lines[i], r)) return static_cast<int>(i);
+  return -1;
+}
+
+int count_lines(const std::string& text, const std::string& re) {
+  const std::regex r(re);
+  int n = 0;
+  for (const auto& line : lines_of(text))
+    if (std::regex_search(line, r)) ++n;
+  return n;
+}
+
+/// The first capture group of `re` in `line`, as a number (-1 if none).
+int capture_int(const std::optional<std::string>& line, const std::string& re) {
+  if (!line) return -1;
+  std::smatch m;
+  if (!std::regex_search(*line, m, std::regex(re)) || m.size() < 2) return -1;
+  return std::stoi(m[1].str());
+}
+
+int read_int_file(const std::string& path) {
+  std::string t = slurp(path);
+  try {
+    return std::stoi(t);
+  } catch (...) {
+    return -1;
+  }
+}
+
+/// A transition line procmand prints: "procman | <unit> <state>[: reason]".
+std::string transition(const std::string& unit, const std::string& state) {
+  return "procman \\| " + unit + " " + state + "(:|$)";
+}
+
+/// A line of a child's output: "<name right-aligned> | <text>".
+std::string child_line(const std::string& unit, const std::string& text) {
+  return "^ *" + unit + " \\| " + text + "$";
+}
+
+class Engine : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    uid_ = fmt::format("itest-{}-{}", info->name(), getpid());
+    marker_ = "PROCMAN_UID=" + uid_;
+    state_ = dir_.file("state");
+  }
+
+  void TearDown() override {
+    // procmand first (SIGKILL), so nothing restarts what we kill next.
+    daemons_.clear();
+    wait_until(
+        [&] {
+          kill_marked(marker_);
+          return pids_with_env(marker_).empty();
+        },
+        10s);
+  }
+
+  std::string header() const { return fmt::format("uid = \"{}\"\nfile-format = \"0\"\n\n", uid_); }
+  void write_config(const std::string& body) const { dir_.write("procman.toml", header() + body); }
+  std::string config_path() const { return dir_.file("procman.toml"); }
+
+  Procmand& start(std::vector<std::string> env = {}) {
+    daemons_.push_back(
+        std::make_unique<Procmand>(config_path(), state_, std::vector<std::string>{}, env));
+    return *daemons_.back();
+  }
+
+  std::vector<pid_t> marked() const { return pids_with_env(marker_); }
+
+  std::optional<UnitSnapshot> unit(const std::string& name) const {
+    auto st = read_state(state_);
+    if (!st) return std::nullopt;
+    auto it = st->find(name);
+    if (it == st->end()) return std::nullopt;
+    return it->second;
+  }
+
+  /// Waits for the state file to show `name` in `state`; keeps procmand's
+  /// output pipe drained meanwhile so it never blocks writing to it.
+  bool wait_state(Procmand& pm, const std::string& name, const std::string& state,
+                  std::chrono::milliseconds timeout = 20s) const {
+    return wait_until(
+        [&] {
+          pm.output();
+          auto u = unit(name);
+          return u && u->state == state;
+        },
+        timeout);
+  }
+
+  /// The pid of a unit once it is running (state file), or -1.
+  int running_pid(Procmand& pm, const std::string& name) const {
+    if (!wait_state(pm, name, "running")) return -1;
+    auto u = unit(name);
+    return u ? u->pid : -1;
+  }
+
+  /// SIGINT, then a clean exit; returns the exit code (or -1 on timeout).
+  int interrupt(Procmand& pm, int sig = SIGINT) const {
+    pm.signal(sig);
+    return pm.wait_exit(30s).value_or(-1);
+  }
+
+  TempDir dir_;
+  std::string uid_, marker_, state_;
+  std::vector<std::unique_ptr<Procmand>> daemons_;
+};
+
+// ---------------------------------------------------------------- 1. spawning
+
+TEST_F(Engine, ChildGetsProcmanEnvMergedEnvWorkDirAndPrefixedOutput) {
+  dir_.write("sub/.keep", "");
+  dir_.write("env.sh",
+             "#!/bin/sh\n"
+             "env > env.$PROCMAN_INSTANCE.out\n"
+             "pwd > pwd.$PROCMAN_INSTANCE.out\n"
+             "readlink /proc/$$/fd/0 > stdin.$PROCMAN_INSTANCE.out\n"
+             "echo \"hello from $PROCMAN_NAME\"\n"
+             "echo \"oops from $PROCMAN_NAME\" >&2\n"
+             "exec sleep 1000\n",
+             true);
+  write_config(fmt::format(R"toml(
+[[process]]
+id = "envy"
+command = "{}"
+work-dir = "sub"
+instances = 2
+env = {{ FOO = "bar", OVERRIDDEN = "inner" }}
+)toml",
+                           dir_.file("env.sh")));
+  Procmand& pm = start({"ITEST_INHERITED=yes", "OVERRIDDEN=outer", "PROCMAN_LEAK=no"});
+  ASSERT_TRUE(pm.wait_for_line(child_line("envy@0", "hello from envy@0"))) << pm.output();
+  ASSERT_TRUE(pm.wait_for_line(child_line("envy@1", "hello from envy@1"), 20s, false))
+      << pm.output();
+  // stderr is captured and prefixed the same way.
+  ASSERT_TRUE(pm.wait_for_line(child_line("envy@1", "oops from envy@1"), 20s, false))
+      << pm.output();
+
+  const int pid0 = running_pid(pm, "envy@0");
+  ASSERT_GT(pid0, 0);
+  EXPECT_TRUE(pid_alive(pid0));
+  EXPECT_EQ(getpgid(pid0), pid0) << "each child leads its own process group";
+
+  for (int i : {0, 1}) {
+    const std::string envfile = dir_.file(fmt::format("sub/env.{}.out", i));
+    ASSERT_TRUE(wait_until([&] {
+      return slurp(dir_.file(fmt::format("sub/stdin.{}.out", i))).size() > 0;
+    })) << "work-dir 'sub' was not the child's working directory";
+    const auto env = lines_of(slurp(envfile));
+    auto has = [&](const std::string& kv) {
+      return std::find(env.begin(), env.end(), kv) != env.end();
+    };
+    EXPECT_TRUE(has(fmt::format("PROCMAN_NAME=envy@{}", i)));
+    EXPECT_TRUE(has("PROCMAN_ID=envy"));
+    EXPECT_TRUE(has(fmt::format("PROCMAN_INSTANCE={}", i)));
+    EXPECT_TRUE(has("PROCMAN_UID=" + uid_));
+    EXPECT_TRUE(has("PROCMAN_CONFIG=" + config_path()));
+    EXPECT_TRUE(has("FOO=bar"));
+    EXPECT_TRUE(has("ITEST_INHERITED=yes")) << "procmand's environment is inherited";
+    EXPECT_TRUE(has("OVERRIDDEN=inner")) << "`env` overrides the inherited environment";
+    EXPECT_FALSE(has("PROCMAN_LEAK=no")) << "procmand's own PROCMAN_* variables are not passed on";
+    EXPECT_EQ(slurp(dir_.file(fmt::format("sub/pwd.{}.out", i))), dir_.file("sub") + "\n");
+    EXPECT_EQ(slurp(dir_.file(fmt::format("sub/stdin.{}.out", i))), "/dev/null\n");
+  }
+  EXPECT_EQ(marked().size(), 2u);
+  EXPECT_EQ(interrupt(pm), 0) << pm.output();
+  EXPECT_TRUE(marked().empty());
+}
+
+TEST_F(Engine, WorkDirDefaultsToTheConfigDirectory) {
+  write_config(R"toml(
+[[process]]
+id = "here"
+command = { line = "pwd > where.out; exec sleep 1000", type = "expression" }
+)toml");
+  Procmand& pm = start();
+  ASSERT_GT(running_pid(pm, "here"), 0) << pm.output();
+  ASSERT_TRUE(wait_until([&] { return !slurp(dir_.file("where.out")).empty(); }));
+  EXPECT_EQ(slurp(dir_.file("where.out")), dir_.path() + "\n");
+  EXPECT_EQ(interrupt(pm), 0);
+}
+
+TEST_F(Engine, MissingBinaryIsReportedPreciselyAndBacksOff) {
+  write_config(R"toml(
+[[process]]
+id = "ghost"
+command = "/nonexistent/procman-itest-binary --flag"
+restart-delay = "100ms"
+)toml");
+  Procmand& pm = start();
+  auto first = pm.wait_for_line(transition("ghost", "backoff"));
+  ASSERT_TRUE(first) << pm.output();
+  EXPECT_NE(first->find("/nonexistent/procman-itest-binary"), std::string::npos) << *first;
+  EXPECT_NE(first->find("No such file or directory"), std::string::npos) << *first;
+  EXPECT_NE(first->find("restarting in 100ms"), std::string::npos) << *first;
+  // And it keeps trying.
+  ASSERT_TRUE(pm.wait_for_line(transition("ghost", "backoff"))) << pm.output();
+  EXPECT_EQ(interrupt(pm), 0) << pm.output();
+}
+
+TEST_F(Engine, SimpleCommandWithShellSyntaxRunsViaSh) {
+  write_config(R"toml(
+[[process]]
+id = "shelly"
+command = "echo a && echo b"
+restart = "no"
+)toml");
+  Procmand& pm = start();
+  ASSERT_TRUE(pm.wait_for_line(child_line("shelly", "a"))) << pm.output();
+  ASSERT_TRUE(pm.wait_for_line(child_line("shelly", "b"))) << pm.output();
+  ASSERT_TRUE(wait_state(pm, "shelly", "exited-ok")) << pm.output();
+  EXPECT_GE(line_index(pm.output(), transition("shelly", "exited-ok")), 0) << pm.output();
+  EXPECT_EQ(interrupt(pm), 0);
+}
+
+// ---------------------------------------------------------------- 2-3. stopping
+
+TEST_F(Engine, ChildIgnoringSigtermIsKilledAfterStopTimeout) {
+  write_config(R"toml(
+[[process]]
+id = "stubborn"
+command = '''sh -c "trap '' TERM; echo ready; exec sleep 1000"'''
+stop-timeout = "500ms"
+)toml");
+  Procmand& pm = start();
+  ASSERT_TRUE(pm.wait_for_line(child_line("stubborn", "ready"))) << pm.output();
+  const int pid = running_pid(pm, "stubborn");
+  ASSERT_GT(pid, 0);
+  const auto t0 = std::chrono::steady_clock::now();
+  pm.signal(SIGINT);
+  ASSERT_TRUE(pm.wait_for_line(transition("stubborn", "stopping"))) << pm.output();
+  EXPECT_TRUE(pid_alive(pid)) << "SIGTERM is ignored, it must still be there";
+  ASSERT_TRUE(pm.wait_for_line("stubborn stopping: did not stop within 500ms, sent SIGKILL"))
+      << pm.output();
+  ASSERT_TRUE(pm.wait_for_line(transition("stubborn", "stopped"))) << pm.output();
+  ASSERT_TRUE(pm.wait_for_line("procman \\| all processes stopped; exiting")) << pm.output();
+  EXPECT_EQ(pm.wait_exit(), 0);
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, 450ms);
+  EXPECT_FALSE(pid_alive(pid));
+  EXPECT_TRUE(marked().empty());
+}
+
+TEST_F(Engine, StopSignalIsConfigurable) {
+  // Ignores TERM, dies of USR1: a clean stop without escalation.
+  write_config(R"toml(
+[[process]]
+id = "usr"
+command = '''sh -c "trap '' TERM; exec sleep 1000"'''
+stop-signal = "USR1"
+stop-timeout = "20s"
+)toml");
+  Procmand& pm = start();
+  const int pid = running_pid(pm, "usr");
+  ASSERT_GT(pid, 0) << pm.output();
+  EXPECT_EQ(interrupt(pm), 0) << pm.output();
+  EXPECT_EQ(count_lines(pm.output(), "sent SIGKILL"), 0) << pm.output();
+  EXPECT_FALSE(pid_alive(pid));
+}
+
+TEST_F(Engine, ShutdownStopsTheWholeProcessTreeIncludingOrphanedGrandchildren) {
+  write_config(R"toml(
+[[process]]
+id = "tree"
+command = { line = "(sleep 1000 & echo $! > grandchild.pid); echo forked; sleep 1000", type = "expression" }
+stop-timeout = "5s"
+)toml");
+  Procmand& pm = start();
+  ASSERT_TRUE(pm.wait_for_line(child_line("tree", "forked"))) << pm.output();
+  const int gc = read_int_file(dir_.file("grandchild.pid"));
+  ASSERT_GT(gc, 0);
+  EXPECT_TRUE(pid_alive(gc));
+  ASSERT_GT(running_pid(pm, "tree"), 0);
+  EXPECT_GE(marked().size(), 3u);  // sh, its sleep, the orphaned grandchild sleep
+  EXPECT_EQ(interrupt(pm), 0) << pm.output();
+  EXPECT_FALSE(pid_alive(gc));
+  EXPECT_TRUE(marked().empty());
+}
+
+TEST_F(Engine, RemnantsOfAProcessThatExitedAreKilledBeforeItsPolicyApplies) {
+  write_config(R"toml(
+[[process]]
+id = "leaver"
+command = { line = "(sleep 1000 & echo $! > leftover.pid); exit 0", type = "expression" }
+restart = "no"
+stop-timeout = "5s"
+)toml");
+  Procmand& pm = start();
+  ASSERT_TRUE(wait_state(pm, "leaver", "exited-ok")) << pm.output();
+  const int left = read_int_file(dir_.file("leftover.pid"));
+  ASSERT_GT(left, 0);
+  EXPECT_FALSE(pid_alive(left)) << pm.output();
+  EXPECT_GE(
+      line_index(pm.output(),
+                 "leaver stopping: exited with code 0; stopping the rest of its process group"),
+      0)
+      << pm.output();
+  EXPECT_TRUE(marked().empty());
+  EXPECT_EQ(interrupt(pm), 0);
+}
+
+// ---------------------------------------------------------------- 4. dependencies
+
+TEST_F(Engine, DependentStartsAfterInitAndStopsFirst) {
+  write_config(R"toml(
+[[process]]
+id = "a"
+command = "sleep 1000"
+init = { command = "sleep 0.3; echo done > a-init.done" }
+
+[[process]]
+id = "b"
+depends-on = ["a"]
+command = { line = "cat a-init.done > b-saw; exec sleep 1000", type = "expression" }
+)toml");
+  Procmand& pm = start();
+  ASSERT_GT(running_pid(pm, "b"), 0) << pm.output();
+  const std::string out = pm.output();
+  const int b_pending = line_index(out, transition("b", "pending") + ".*waiting for a");
+  const int a_init = line_index(out, transition("a", "init"));
+  const int a_running = line_index(out, transition("a", "running"));
+  const int b_running = line_index(out, transition("b", "running"));
+  EXPECT_GE(b_pending, 0) << out;
+  EXPECT_GE(a_init, 0) << out;
+  EXPECT_LT(a_init, a_running) << out;
+  EXPECT_LT(a_running, b_running) << out;
+  EXPECT_EQ(line_index(out, transition("b", "(starting|init)")), -1);
+  ASSERT_TRUE(wait_until([&] { return !slurp(dir_.file("b-saw")).empty(); }));
+  EXPECT_EQ(slurp(dir_.file("b-saw")), "done\n") << "b started before a's init finished";
+
+  EXPECT_EQ(interrupt(pm), 0) << pm.output();
+  const std::string all = pm.output();
+  const int b_stopping = line_index(all, transition("b", "stopping"));
+  const int b_stopped = line_index(all, transition("b", "stopped"));
+  const int a_stopping = line_index(all, transition("a", "stopping"));
+  ASSERT_GE(b_stopping, 0) << all;
+  EXPECT_LT(b_stopping, a_stopping) << all;
+  EXPECT_LT(b_stopped, a_stopping) << "a must wait for its dependent to be gone\n" << all;
+  EXPECT_TRUE(marked().empty());
+}
+
+TEST_F(Engine, DependentStopsWhenItsDependencyFailsAndReturnsWithIt) {
+  // a dies once (counter file), b depending on it must leave running and come back.
+  write_config(R"toml(
+[[process]]
+id = "a"
+command = { line = "echo x >> a.starts; if [ $(wc -l < a.starts) -lt 2 ]; then sleep 0.5; exit 1; fi; exec sleep 1000", type = "expression" }
+restart-delay = "100ms"
+
+[[process]]
+id = "b"
+depends-on = ["a"]
+command = "sleep 1000"
+)toml");
+  Procmand& pm = start();
+  ASSERT_TRUE(pm.wait_for_line(transition("b", "running"))) << pm.output();
+  ASSERT_TRUE(pm.wait_for_line(transition("b", "stopping") + ".*dependency lost")) << pm.output();
+  ASSERT_TRUE(pm.wait_for_line(transition("b", "running"))) << pm.output();
+  EXPECT_EQ(interrupt(pm), 0);
+}
+
+// ---------------------------------------------------------------- 5. restart policy
+
+TEST_F(Engine, CrashingChildHitsStartLimitAfterExactlyBurstStarts) {
+  write_config(R"toml(
+[[process]]
+id = "crash"
+command = { line = "echo x >> crash.starts; exit 3", type = "expression" }
+restart-delay = "100ms"
+start-limit = { burst = 3, interval = "1m" }
+)toml");
+  Procmand& pm = start();
+  ASSERT_TRUE(pm.wait_for_line(transition("crash", "start-limit-hit"))) << pm.output();
+  ASSERT_TRUE(wait_state(pm, "crash", "start-limit-hit"));
+  EXPECT_EQ(lines_of(slurp(dir_.file("crash.starts"))).size(), 3u);
+  const std::string out = pm.output();
+  EXPECT_EQ(
+      count_lines(out, transition("crash", "backoff") + " exited with code 3; restarting in 100ms"),
+      3)
+      << out;
+  auto u = unit("crash");
+  ASSERT_TRUE(u);
+  EXPECT_EQ(u->restarts, 2u);
+  EXPECT_EQ(u->pid, -1);
+  EXPECT_EQ(interrupt(pm), 0) << pm.output();
+  EXPECT_EQ(lines_of(slurp(dir_.file("crash.starts"))).size(), 3u);
+}
+
+TEST_F(Engine, RestartNoGivesFailed) {
+  write_config(R"toml(
+[[process]]
+id = "once"
+command = { line = "echo x >> once.starts; exit 3", type = "expression" }
+restart = "no"
+)toml");
+  Procmand& pm = start();
+  ASSERT_TRUE(pm.wait_for_line(transition("once", "failed") + " exited with code 3"))
+      << pm.output();
+  ASSERT_TRUE(wait_state(pm, "once", "failed"));
+  EXPECT_EQ(lines_of(slurp(dir_.file("once.starts"))).size(), 1u);
+  EXPECT_EQ(interrupt(pm), 0);
+}
+
+TEST_F(Engine, OnFailureWithExitZeroGivesExitedOkAndNonZeroRestarts) {
+  write_config(R"toml(
+[[process]]
+id = "good"
+command = { line = "exit 0", type = "expression" }
+restart = "on-failure"
+restart-delay = "100ms"
+
+[[process]]
+id = "bad"
+command = { line = "echo x >> bad.starts; exit 2", type = "expression" }
+restart = "on-failure"
+restart-delay = "100ms"
+start-limit = { burst = 2, interval = "1m" }
+)toml");
+  Procmand& pm = start();
+  ASSERT_TRUE(wait_state(pm, "good", "exited-ok")) << pm.output();
+  ASSERT_TRUE(wait_state(pm, "bad", "start-limit-hit")) << pm.output();
+  EXPECT_EQ(lines_of(slurp(dir_.file("bad.starts"))).size(), 2u);
+  EXPECT_EQ(count_lines(pm.output(), transition("good", "(starting|running)")), 1) << pm.output();
+  EXPECT_EQ(interrupt(pm), 0);
+}
+
+TEST_F(Engine, KilledChildIsRestartedWithANewPid) {
+  write_config(R"toml(
+[[process]]
+id = "victim"
+command = "sleep 1000"
+restart-delay = "100ms"
+)toml");
+  Procmand& pm = start();
+  const int pid = running_pid(pm, "victim");
+  ASSERT_GT(pid, 0);
+  ASSERT_TRUE(pm.wait_for_line(transition("victim", "running")));
+  kill(pid, SIGKILL);
+  ASSERT_TRUE(
+      pm.wait_for_line(transition("victim", "backoff") + " killed by SIGKILL; restarting in 100ms"))
+      << pm.output();
+  auto line = pm.wait_for_line(transition("victim", "running") + " pid (\\d+) started");
+  const int fresh = capture_int(line, "pid (\\d+) started");
+  ASSERT_GT(fresh, 0) << pm.output();
+  EXPECT_NE(fresh, pid);
+  EXPECT_TRUE(pid_alive(fresh));
+  ASSERT_TRUE(wait_until([&] {
+    auto u = unit("victim");
+    return u && u->pid == fresh && u->restarts == 1;
+  }));
+  EXPECT_EQ(interrupt(pm), 0);
+}
+
+// ---------------------------------------------------------------- 6. one-shot
+
+TEST_F(Engine, OneShotRunsOnceAndUnblocksCompletedSuccessfullyDependents) {
+  write_config(R"toml(
+[[process]]
+id = "migrate"
+one-shot = true
+command = { line = "echo ran >> migrate.count; sleep 0.2", type = "expression" }
+
+[[process]]
+id = "app"
+depends-on = [{ id = "migrate", condition = "completed-successfully" }]
+command = { line = "cat migrate.count > app-saw; exec sleep 1000", type = "expression" }
+)toml");
+  Procmand& pm = start();
+  ASSERT_GT(running_pid(pm, "app"), 0) << pm.output();
+  const std::string out = pm.output();
+  EXPECT_LT(line_index(out, transition("migrate", "exited-ok")),
+            line_index(out, transition("app", "running")))
+      << out;
+  ASSERT_TRUE(wait_until([&] { return !slurp(dir_.file("app-saw")).empty(); }));
+  EXPECT_EQ(slurp(dir_.file("app-saw")), "ran\n");
+  auto m = unit("migrate");
+  ASSERT_TRUE(m);
+  EXPECT_EQ(m->state, "exited-ok");
+  // Restarting the dependent does not run the one-shot again.
+  kill(unit("app")->pid, SIGKILL);
+  ASSERT_TRUE(pm.wait_for_line(transition("app", "backoff"))) << pm.output();
+  ASSERT_TRUE(pm.wait_for_line(transition("app", "running"))) << pm.output();
+  EXPECT_EQ(slurp(dir_.file("migrate.count")), "ran\n");
+  EXPECT_EQ(count_lines(pm.output(), transition("migrate", "running")), 1) << pm.output();
+  EXPECT_EQ(interrupt(pm), 0);
+  EXPECT_EQ(slurp(dir_.file("migrate.count")), "ran\n");
+}
+
+TEST_F(Engine, FailedOneShotKeepsCompletedSuccessfullyDependentPending) {
+  write_config(R"toml(
+[[process]]
+id = "migrate"
+one-shot = true
+command = { line = "exit 1", type = "expression" }
+
+[[process]]
+id = "app"
+depends-on = [{ id = "migrate", condition = "completed-successfully" }]
+command = "sleep 1000"
+)toml");
+  Procmand& pm = start();
+  ASSERT_TRUE(wait_state(pm, "migrate", "failed")) << pm.output();
+  ASSERT_TRUE(wait_state(pm, "app", "pending")) << pm.output();
+  EXPECT_EQ(count_lines(pm.output(), transition("app", "running")), 0);
+  EXPECT_TRUE(marked().empty());
+  EXPECT_EQ(interrupt(pm), 0);
+}
+
+// ---------------------------------------------------------------- 7. hooks
+
+TEST_F(Engine, HooksRunInOrderAndStopCommandRunsBeforeTheSignal) {
+  write_config(R"toml(
+[[process]]
+id = "hooked"
+command = { line = "trap 'echo term >> events; exit 0' TERM; echo main >> events; while :; do sleep 0.05; done", type = "expression" }
+before = { command = "echo before >> events" }
+init = { command = "while ! grep -q main events; do sleep 0.02; done; echo init >> events" }
+stop = { command = "kill -0 $PROCMAN_MAIN_PID && echo stop-main-alive >> events" }
+stop-timeout = "5s"
+)toml");
+  Procmand& pm = start();
+  ASSERT_GT(running_pid(pm, "hooked"), 0) << pm.output();
+  EXPECT_EQ(slurp(dir_.file("events")), "before\nmain\ninit\n");
+  const std::string out = pm.output();
+  EXPECT_LT(line_index(out, transition("hooked", "before")),
+            line_index(out, transition("hooked", "init")));
+  EXPECT_LT(line_index(out, transition("hooked", "init")),
+            line_index(out, transition("hooked", "running")));
+  EXPECT_EQ(interrupt(pm), 0) << pm.output();
+  EXPECT_EQ(slurp(dir_.file("events")), "before\nmain\ninit\nstop-main-alive\nterm\n")
+      << pm.output();
+  EXPECT_TRUE(marked().empty());
+}
+
+TEST_F(Engine, FailingBeforeBacksOffAndRetriesFromBefore) {
+  write_config(R"toml(
+[[process]]
+id = "flaky"
+before = { command = "echo before >> flaky.log; [ $(wc -l < flaky.log) -ge 3 ]" }
+command = { line = "echo main >> flaky.log; exec sleep 1000", type = "expression" }
+restart-delay = "100ms"
+)toml");
+  Procmand& pm = start();
+  ASSERT_GT(running_pid(pm, "flaky"), 0) << pm.output();
+  EXPECT_EQ(slurp(dir_.file("flaky.log")), "before\nbefore\nbefore\nmain\n");
+  EXPECT_EQ(count_lines(pm.output(),
+                        transition("flaky", "backoff") + " before command exited with code 1"),
+            2)
+      << pm.output();
+  EXPECT_EQ(count_lines(pm.output(), transition("flaky", "before")), 3) << pm.output();
+  EXPECT_EQ(interrupt(pm), 0);
+}
+
+TEST_F(Engine, FailingInitStopsTheMainProcessAndRetries) {
+  write_config(R"toml(
+[[process]]
+id = "initfail"
+command = { line = "echo $$ >> main.pids; exec sleep 1000", type = "expression" }
+init = { command = "echo i >> init.log; [ $(wc -l < init.log) -ge 2 ]" }
+restart-delay = "100ms"
+stop-timeout = "5s"
+)toml");
+  Procmand& pm = start();
+  ASSERT_GT(running_pid(pm, "initfail"), 0) << pm.output();
+  EXPECT_GE(line_index(pm.output(),
+                       transition("initfail", "backoff") + " init command exited with code 1"),
+            0)
+      << pm.output();
+  const auto pids = lines_of(slurp(dir_.file("main.pids")));
+  ASSERT_EQ(pids.size(), 2u);
+  EXPECT_FALSE(pid_alive(std::stoi(pids[0])))
+      << "the first main process must be stopped when init fails";
+  EXPECT_TRUE(pid_alive(std::stoi(pids[1])));
+  EXPECT_EQ(marked().size(), 1u);
+  EXPECT_EQ(interrupt(pm), 0);
+}
+
+// ---------------------------------------------------------------- 8. reload
+
+TEST_F(Engine, ReloadAddsRemovesAndRestartsOnlyOnApplyOnChange) {
+  const std::string keep = R"toml(
+[[process]]
+id = "keep"
+command = "sleep 1000"
+)toml";
+  write_config(keep + R"toml(
+[[process]]
+id = "gone"
+command = "sleep 1000"
+
+[[process]]
+id = "cmd"
+command = "sleep 1000"
+
+[[process]]
+id = "dated"
+apply-on = 2020-01-01T00:00:00
+command = "sleep 1000"
+)toml");
+  Procmand& pm = start();
+  const int keep_pid = running_pid(pm, "keep");
+  const int gone_pid = running_pid(pm, "gone");
+  const int cmd_pid = running_pid(pm, "cmd");
+  const int dated_pid = running_pid(pm, "dated");
+  ASSERT_TRUE(keep_pid > 0 && gone_pid > 0 && cmd_pid > 0 && dated_pid > 0) << pm.output();
+
+  write_config(keep + R"toml(
+[[process]]
+id = "cmd"
+command = "sleep 1001"
+
+[[process]]
+id = "dated"
+apply-on = 2021-01-01T00:00:00
+command = "sleep 1000"
+
+[[process]]
+id = "added"
+command = "sleep 1000"
+)toml");
+  pm.signal(SIGHUP);
+  auto summary = pm.wait_for_line("procman \\| reloaded: ");
+  ASSERT_TRUE(summary) << pm.output();
+  EXPECT_EQ(*summary,
+            "procman | reloaded: added added; removed gone; restarted dated; changed, restart "
+            "pending cmd");
+  const int added_pid = running_pid(pm, "added");
+  EXPECT_GT(added_pid, 0) << pm.output();
+  ASSERT_TRUE(wait_until([&] {
+    pm.output();
+    return !unit("gone");
+  })) << pm.output();
+  EXPECT_FALSE(pid_alive(gone_pid));
+  ASSERT_TRUE(wait_until([&] {
+    pm.output();
+    auto u = unit("dated");
+    return u && u->state == "running" && u->pid != dated_pid;
+  })) << pm.output();
+  EXPECT_FALSE(pid_alive(dated_pid));
+  EXPECT_TRUE(pid_alive(unit("dated")->pid));
+  EXPECT_EQ(unit("cmd")->pid, cmd_pid) << "a command change alone waits for the next restart";
+  EXPECT_TRUE(pid_alive(cmd_pid));
+  EXPECT_EQ(unit("keep")->pid, keep_pid);
+  EXPECT_TRUE(pid_alive(keep_pid));
+  EXPECT_EQ(marked().size(), 4u);
+  EXPECT_EQ(interrupt(pm), 0) << pm.output();
+  EXPECT_TRUE(marked().empty());
+}
+
+TEST_F(Engine, PendingCommandChangeAppliesAtTheNextRestart) {
+  write_config(R"toml(
+[[process]]
+id = "cmd"
+command = { line = "echo v1; exec sleep 1000", type = "expression" }
+restart-delay = "100ms"
+)toml");
+  Procmand& pm = start();
+  ASSERT_TRUE(pm.wait_for_line(child_line("cmd", "v1"))) << pm.output();
+  const int pid = running_pid(pm, "cmd");
+  write_config(R"toml(
+[[process]]
+id = "cmd"
+command = { line = "echo v2; exec sleep 1000", type = "expression" }
+restart-delay = "100ms"
+)toml");
+  pm.signal(SIGHUP);
+  ASSERT_TRUE(pm.wait_for_line("changed, restart pending cmd")) << pm.output();
+  kill(pid, SIGKILL);
+  ASSERT_TRUE(pm.wait_for_line(child_line("cmd", "v2"))) << pm.output();
+  EXPECT_EQ(interrupt(pm), 0);
+}
+
+TEST_F(Engine, InvalidReloadKeepsTheRunningConfiguration) {
+  write_config(R"toml(
+[[process]]
+id = "one"
+command = "sleep 1000"
+
+[[process]]
+id = "two"
+command = "sleep 1000"
+)toml");
+  Procmand& pm = start();
+  const int one = running_pid(pm, "one");
+  const int two = running_pid(pm, "two");
+  ASSERT_TRUE(one > 0 && two > 0) << pm.output();
+  dir_.write("procman.toml", header() + "[[process]\nid = \"one\"\ncommand = \"sleep 1000\"\n");
+  pm.signal(SIGHUP);
+  auto err = pm.wait_for_line("procman \\| .*procman\\.toml:\\d+:\\d+: error: ");
+  ASSERT_TRUE(err) << pm.output();
+  EXPECT_NE(err->find(config_path()), std::string::npos) << *err;
+  ASSERT_TRUE(pm.wait_for_line("keeping the running configuration")) << pm.output();
+  EXPECT_EQ(count_lines(pm.output(), "procman \\| reloaded:"), 0);
+  EXPECT_EQ(count_lines(pm.output(), "(stopping|stopped)"), 0) << pm.output();
+  EXPECT_EQ(unit("one")->pid, one);
+  EXPECT_EQ(unit("two")->pid, two);
+  EXPECT_TRUE(pid_alive(one));
+  EXPECT_TRUE(pid_alive(two));
+  EXPECT_EQ(marked().size(), 2u);
+
+  // A semantic error is refused the same way.
+  write_config("[[process]]\nid = \"one\"\ncommand = \"sleep 1000\"\nrestart = \"sometimes\"\n");
+  pm.signal(SIGHUP);
+  ASSERT_TRUE(pm.wait_for_line("procman \\| .*procman\\.toml:\\d+:\\d+: error: .*restart"))
+      << pm.output();
+  ASSERT_TRUE(pm.wait_for_line("keeping the running configuration")) << pm.output();
+  EXPECT_TRUE(pid_alive(two));
+  EXPECT_EQ(unit("two")->pid, two);
+  EXPECT_EQ(interrupt(pm), 0);
+}
+
+// ---------------------------------------------------------------- 9. crash-only
+
+TEST_F(Engine, KilledProcmandLeavesChildrenRunningAndANewOneReadoptsThem) {
+  dir_.write("chatty.pl",
+             "$| = 1;\n"
+             "my $i = 0;\n"
+             "while (1) {\n"
+             "  $i++;\n"
+             "  print \"tick $i\\n\";\n"
+             "  open(my $f, '>', 'chatty.n.tmp') or die; print $f \"$i\\n\"; close $f;\n"
+             "  rename('chatty.n.tmp', 'chatty.n');\n"
+             "  select(undef, undef, undef, 0.05);\n"
+             "}\n");
+  write_config(fmt::format(R"toml(
+[[process]]
+id = "chatty"
+command = "perl {}"
+
+[[process]]
+id = "steady"
+command = "sleep 1000"
+
+[[process]]
+id = "victim"
+command = "sleep 1000"
+restart-delay = "100ms"
+)toml",
+                           dir_.file("chatty.pl")));
+  auto first = std::make_unique<Procmand>(config_path(), state_);
+  const int chatty = running_pid(*first, "chatty");
+  const int steady = running_pid(*first, "steady");
+  const int victim = running_pid(*first, "victim");
+  ASSERT_TRUE(chatty > 0 && steady > 0 && victim > 0) << first->output();
+  ASSERT_TRUE(first->wait_for_line(child_line("chatty", "tick \\d+"))) << first->output();
+  auto before = marked();
+  std::sort(before.begin(), before.end());
+  ASSERT_EQ(before.size(), 3u);
+
+  // A second procmand on the same uid and state directory is refused.
+  {
+    Procmand second(config_path(), state_);
+    EXPECT_EQ(second.wait_exit(), 75) << second.output();
+    EXPECT_NE(second.output().find("refusing to start a second one"), std::string::npos)
+        << second.output();
+  }
+  EXPECT_TRUE(first->running());
+  EXPECT_EQ(unit("chatty")->pid, chatty);
+  EXPECT_EQ(marked().size(), 3u);
+
+  first->signal(SIGKILL);
+  EXPECT_EQ(first->wait_exit(), 128 + SIGKILL);
+  const int ticks_at_death = read_int_file(dir_.file("chatty.n"));
+  // Nobody reads its output now: it must keep running and writing, not die of SIGPIPE.
+  ASSERT_TRUE(wait_until([&] {
+    return read_int_file(dir_.file("chatty.n")) >= ticks_at_death + 10;
+  })) << "chatty stopped writing while procmand was down";
+  EXPECT_TRUE(pid_alive(chatty));
+  EXPECT_TRUE(pid_alive(steady));
+  kill(victim, SIGKILL);
+  ASSERT_TRUE(wait_until([&] { return !pid_alive(victim); }));
+  EXPECT_EQ(marked().size(), 2u);
+
+  Procmand& again = start();
+  ASSERT_TRUE(
+      again.wait_for_line(transition("chatty", "running") +
+                              fmt::format(" re-adopted pid {} after a procmand restart", chatty),
+                          20s, false))
+      << again.output();
+  ASSERT_TRUE(
+      again.wait_for_line(transition("steady", "running") +
+                              fmt::format(" re-adopted pid {} after a procmand restart", steady),
+                          20s, false))
+      << again.output();
+  // Lines written while nobody read, and new ones, come through.
+  ASSERT_TRUE(again.wait_for_line(child_line("chatty", fmt::format("tick {}", ticks_at_death + 5)),
+                                  20s, false))
+      << again.output();
+  ASSERT_TRUE(again.wait_for_line(child_line("chatty", fmt::format("tick {}", ticks_at_death + 30)),
+                                  20s, false))
+      << again.output();
+  // The one killed meanwhile is restarted by its policy.
+  ASSERT_TRUE(wait_until([&] {
+    again.output();
+    auto u = unit("victim");
+    return u && u->state == "running" && u->pid != victim && pid_alive(u->pid);
+  })) << again.output();
+  EXPECT_EQ(unit("chatty")->pid, chatty);
+  EXPECT_EQ(unit("steady")->pid, steady);
+  auto after = marked();
+  EXPECT_EQ(after.size(), 3u) << "no duplicates of re-adopted children";
+  EXPECT_NE(std::find(after.begin(), after.end(), chatty), after.end());
+  EXPECT_NE(std::find(after.begin(), after.end(), steady), after.end());
+
+  // The new procmand stops what it re-adopted.
+  EXPECT_EQ(interrupt(again), 0) << again.output();
+  EXPECT_FALSE(pid_alive(chatty));
+  EXPECT_FALSE(pid_alive(steady));
+  EXPECT_TRUE(marked().empty());
+}
+
+/// While alive, makes the test process the subreaper of everything it starts, and
+/// a lazy one: orphans of a killed procmand become our children and stay zombies
+/// until reap() — what a container init that reaps late looks like to procmand.
+class LazyReaper {
+ public:
+  LazyReaper() { prctl(PR_SET_CHILD_SUBREAPER, 1); }
+  ~LazyReaper() {
+    prctl(PR_SET_CHILD_SUBREAPER, 0);
+    reap();
+  }
+  void reap() {
+    for (pid_t p : orphans) waitpid(p, nullptr, WNOHANG);
+  }
+  std::vector<pid_t> orphans;
+};
+
+TEST_F(Engine, ReadoptionIgnoresZombiesAndStopsReadoptedProcessesPromptly) {
+  LazyReaper reaper;
+  write_config(R"toml(
+[[process]]
+id = "steady"
+command = "sleep 1000"
+stop-timeout = "3s"
+
+[[process]]
+id = "victim"
+command = "sleep 1000"
+restart-delay = "100ms"
+stop-timeout = "3s"
+)toml");
+  auto first = std::make_unique<Procmand>(config_path(), state_);
+  const int steady = running_pid(*first, "steady");
+  const int victim = running_pid(*first, "victim");
+  ASSERT_TRUE(steady > 0 && victim > 0) << first->output();
+  reaper.orphans = {steady, victim};
+  first->signal(SIGKILL);
+  ASSERT_EQ(first->wait_exit(), 128 + SIGKILL);
+  // Killed while procmand is down; its (new) parent has not reaped it yet.
+  kill(victim, SIGKILL);
+  ASSERT_TRUE(wait_until([&] { return !pid_alive(victim); }));
+
+  Procmand& again = start();
+  ASSERT_TRUE(again.wait_for_line(transition("steady", "running") + " re-adopted", 20s, false))
+      << again.output();
+  ASSERT_TRUE(wait_until([&] {
+    again.output();
+    auto u = unit("victim");
+    return u && u->state == "running" && u->pid != victim;
+  })) << again.output();
+  EXPECT_EQ(count_lines(again.output(), transition("victim", "running") + " re-adopted"), 0)
+      << "a zombie is not a live process to re-adopt\n"
+      << again.output();
+
+  // steady dies of SIGTERM but stays a zombie until its parent (us) reaps it:
+  // procmand must not wait for the stop timeout, let alone send SIGKILL.
+  const auto t0 = std::chrono::steady_clock::now();
+  EXPECT_EQ(interrupt(again), 0) << again.output();
+  const auto took = std::chrono::steady_clock::now() - t0;
+  EXPECT_LT(took, 2500ms) << again.output();
+  EXPECT_EQ(count_lines(again.output(), "sent SIGKILL"), 0) << again.output();
+  EXPECT_FALSE(pid_alive(steady));
+}
+
+TEST_F(Engine, ReadoptedGroupWhoseLastMemberOutlivesTheMainIsReleasedWhenItExits) {
+  // The main process dies at once on SIGTERM; a helper in its process group
+  // takes 300 ms to exit. After a procmand restart none of them is procmand's
+  // child, so no SIGCHLD tells it when the helper is gone.
+  write_config(R"toml(
+[[process]]
+id = "grp"
+command = { line = "sh -c 'trap \"sleep 0.3; exit 0\" TERM; echo $$ > helper.pid; while :; do sleep 0.05; done' & exec sleep 1000", type = "expression" }
+stop-timeout = "5s"
+)toml");
+  auto first = std::make_unique<Procmand>(config_path(), state_);
+  const int main_pid = running_pid(*first, "grp");
+  ASSERT_GT(main_pid, 0) << first->output();
+  ASSERT_TRUE(wait_until([&] { return read_int_file(dir_.file("helper.pid")) > 0; }));
+  const int helper = read_int_file(dir_.file("helper.pid"));
+  first->signal(SIGKILL);
+  ASSERT_EQ(first->wait_exit(), 128 + SIGKILL);
+
+  Procmand& again = start();
+  ASSERT_TRUE(again.wait_for_line(transition("grp", "running") + " re-adopted", 20s, false))
+      << again.output();
+  const auto t0 = std::chrono::steady_clock::now();
+  EXPECT_EQ(interrupt(again), 0) << again.output();
+  const auto took = std::chrono::steady_clock::now() - t0;
+  EXPECT_FALSE(pid_alive(main_pid));
+  EXPECT_FALSE(pid_alive(helper));
+  EXPECT_EQ(count_lines(again.output(), "sent SIGKILL"), 0) << again.output();
+  EXPECT_LT(took, 3s)
+      << "procmand noticed the end of the re-adopted group only at its stop timeout\n"
+      << again.output();
+}
+
+TEST_F(Engine, SecondProcmandIsRefusedAndChangesNothing) {
+  write_config(R"toml(
+[[process]]
+id = "solo"
+command = "sleep 1000"
+)toml");
+  Procmand& pm = start();
+  const int pid = running_pid(pm, "solo");
+  ASSERT_GT(pid, 0);
+  const std::string state_before = slurp(state_ + "/state.json");
+  Procmand& second = start();
+  EXPECT_EQ(second.wait_exit(), 75) << second.output();
+  EXPECT_EQ(slurp(state_ + "/state.json"), state_before);
+  EXPECT_EQ(marked().size(), 1u);
+  EXPECT_TRUE(pm.running());
+  EXPECT_TRUE(pid_alive(pid));
+  EXPECT_EQ(interrupt(pm), 0);
+}
+
+// ---------------------------------------------------------------- 10-11. pid discovery
+
+TEST_F(Engine, PidFileCommandSupervisesThePidItWrites) {
+  write_config(R"toml(
+[[process]]
+id = "daemonish"
+command = { line = "sleep 1000 & echo $! > {{ PROCMAN_PID_FILE }}; echo $! >> real.pids", type = "pid-file" }
+restart-delay = "100ms"
+)toml");
+  Procmand& pm = start();
+  ASSERT_TRUE(wait_until([&] {
+    pm.output();
+    auto u = unit("daemonish");
+    return u && u->state == "running" && lines_of(slurp(dir_.file("real.pids"))).size() == 1;
+  })) << pm.output();
+  const int real = std::stoi(lines_of(slurp(dir_.file("real.pids")))[0]);
+  EXPECT_EQ(unit("daemonish")->pid, real);
+  EXPECT_TRUE(pid_alive(real));
+  kill(real, SIGKILL);
+  ASSERT_TRUE(pm.wait_for_line(transition("daemonish", "backoff"))) << pm.output();
+  ASSERT_TRUE(wait_until([&] {
+    pm.output();
+    auto u = unit("daemonish");
+    const auto pids = lines_of(slurp(dir_.file("real.pids")));
+    return u && u->state == "running" && pids.size() == 2 && u->pid == std::stoi(pids[1]);
+  })) << pm.output();
+  EXPECT_TRUE(pid_alive(unit("daemonish")->pid));
+  EXPECT_EQ(interrupt(pm), 0) << pm.output();
+  EXPECT_TRUE(marked().empty());
+}
+
+TEST_F(Engine, PodmanCidCommandSupervisesTheContainerPid) {
+  dir_.write("podman-state/.keep", "");
+  dir_.write(
+      "bin/podman",
+      fmt::format(
+          "#!/bin/sh\n"
+          "state={}\n"
+          "case \"$1\" in\n"
+          "  run)\n"
+          "    cid=cid$$\n"
+          "    sleep 1000 </dev/null >/dev/null 2>&1 &\n"
+          "    echo $! > \"$state/$cid\"\n"
+          "    echo $! >> \"$state/all\"\n"
+          "    echo \"$cid\" ;;\n"
+          "  inspect)\n"
+          "    [ \"$3\" = '{{{{.State.Pid}}}}' ] || {{ echo \"bad format $3\" >&2; exit 2; }}\n"
+          "    cat \"$state/$4\" ;;\n"
+          "  *) exit 1 ;;\n"
+          "esac\n",
+          dir_.file("podman-state")),
+      true);
+  write_config(R"toml(
+[[process]]
+id = "box"
+command = { line = "podman run -d example/image", type = "podman-cid" }
+restart-delay = "100ms"
+)toml");
+  const char* path = std::getenv("PATH");
+  Procmand& pm = start({"PATH=" + dir_.file("bin") + ":" + (path ? path : "/usr/bin:/bin")});
+  const std::string all = dir_.file("podman-state/all");
+  ASSERT_TRUE(wait_until([&] {
+    pm.output();
+    auto u = unit("box");
+    return u && u->state == "running" && lines_of(slurp(all)).size() == 1;
+  })) << pm.output();
+  const int real = std::stoi(lines_of(slurp(all))[0]);
+  EXPECT_EQ(unit("box")->pid, real);
+  EXPECT_TRUE(pid_alive(real));
+  kill(real, SIGKILL);
+  ASSERT_TRUE(pm.wait_for_line(transition("box", "backoff"))) << pm.output();
+  ASSERT_TRUE(wait_until([&] {
+    pm.output();
+    auto u = unit("box");
+    const auto pids = lines_of(slurp(all));
+    return u && u->state == "running" && pids.size() == 2 && u->pid == std::stoi(pids[1]);
+  })) << pm.output();
+  EXPECT_EQ(interrupt(pm), 0) << pm.output();
+  EXPECT_TRUE(marked().empty());
+}
+
+// ---------------------------------------------------------------- 12. bad config
+
+TEST_F(Engine, InvalidConfigAtStartupExits78WithFileLineColumn) {
+  write_config(R"toml([[process]]
+id = "a"
+command = "sleep 1000"
+restart = "sometimes"
+)toml");
+  Procmand& pm = start();
+  EXPECT_EQ(pm.wait_exit(), 78) << pm.output();
+  // Line 4 of the body is line 7 of the file (three header lines).
+  EXPECT_GE(line_index(pm.output(), "^procman \\| " + config_path() + ":7:\\d+: error: .*restart"),
+            0)
+      << pm.output();
+  EXPECT_TRUE(marked().empty());
+}
+
+TEST_F(Engine, TomlSyntaxErrorAtStartupExits78) {
+  write_config("[[process]\nid = \"a\"\n");
+  Procmand& pm = start();
+  EXPECT_EQ(pm.wait_exit(), 78) << pm.output();
+  EXPECT_GE(line_index(pm.output(), "^procman \\| " + config_path() + ":4:\\d+: error: "), 0)
+      << pm.output();
+}
+
+TEST_F(Engine, UnreadableConfigAtStartupExits78) {
+  Procmand& pm = start();  // no file written
+  EXPECT_EQ(pm.wait_exit(), 78) << pm.output();
+  EXPECT_NE(pm.output().find("cannot read " + config_path()), std::string::npos) << pm.output();
+}
+
+// ---------------------------------------------------------------- 13. scale
+
+TEST_F(Engine, ThousandProcessesAllRunAndAllStop) {
+  write_config(R"toml(
+[[process]]
+id = "many"
+command = "sleep 1000"
+instances = 1000
+stop-timeout = "20s"
+)toml");
+  const auto t0 = std::chrono::steady_clock::now();
+  Procmand& pm = start();
+  ASSERT_TRUE(wait_until(
+      [&] {
+        pm.output();
+        auto st = read_state(state_);
+        if (!st || st->size() != 1000) return false;
+        return std::all_of(st->begin(), st->end(),
+                           [](const auto& kv) { return kv.second.state == "running"; });
+      },
+      60s))
+      << pm.output().substr(0, 4000);
+  EXPECT_EQ(marked().size(), 1000u);
+  auto st = read_state(state_);
+  for (const auto& [name, u] : *st) ASSERT_TRUE(pid_alive(u.pid)) << name;
+  EXPECT_EQ(interrupt(pm), 0);
+  EXPECT_TRUE(marked().empty());
+  EXPECT_EQ(count_lines(pm.output(), "procman \\| many@\\d+ stopped"), 1000);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 60s);
+  std::cerr << "1000 processes: up and down in "
+            << std::chrono::duration_cast<std::chrono::milliseconds>(
+                   std::chrono::steady_clock::now() - t0)
+                   .count()
+            << " ms\n";
+}
+
+// ---------------------------------------------------------------- 14. Ctrl-C
+
+TEST_F(Engine, SigintStopsEverythingAndExitsZero) {
+  write_config(R"toml(
+[[process]]
+id = "one"
+command = "sleep 1000"
+
+[[process]]
+id = "two"
+command = { line = "sleep 1000 & sleep 1000; wait", type = "expression" }
+
+[[process]]
+id = "three"
+command = "sleep 1000"
+instances = 3
+)toml");
+  Procmand& pm = start();
+  for (const char* n : {"one", "two", "three@0", "three@1", "three@2"})
+    ASSERT_GT(running_pid(pm, n), 0) << n;
+  EXPECT_GE(marked().size(), 6u);
+  pm.signal(SIGINT);
+  ASSERT_TRUE(pm.wait_for_line("procman \\| SIGINT received: stopping all processes"))
+      << pm.output();
+  EXPECT_EQ(pm.wait_exit(), 0) << pm.output();
+  EXPECT_GE(line_index(pm.output(), "procman \\| all processes stopped; exiting$"), 0);
+  EXPECT_TRUE(marked().empty());
+  auto st = read_state(state_);
+  ASSERT_TRUE(st);
+  for (const auto& [name, u] : *st) EXPECT_EQ(u.state, "stopped") << name;
+}
+
+TEST_F(Engine, SigtermStopsEverythingAndExitsZero) {
+  write_config(R"toml(
+[[process]]
+id = "one"
+command = "sleep 1000"
+)toml");
+  Procmand& pm = start();
+  ASSERT_GT(running_pid(pm, "one"), 0);
+  EXPECT_EQ(interrupt(pm, SIGTERM), 0) << pm.output();
+  EXPECT_TRUE(marked().empty());
+}
+
+TEST_F(Engine, SecondSigintKillsImmediately) {
+  write_config(R"toml(
+[[process]]
+id = "stubborn"
+command = '''sh -c "trap '' TERM; echo ready; exec sleep 1000"'''
+stop-timeout = "60s"
+)toml");
+  Procmand& pm = start();
+  ASSERT_TRUE(pm.wait_for_line(child_line("stubborn", "ready"))) << pm.output();
+  const int pid = running_pid(pm, "stubborn");
+  pm.signal(SIGINT);
+  ASSERT_TRUE(pm.wait_for_line(transition("stubborn", "stopping"))) << pm.output();
+  pm.signal(SIGINT);
+  ASSERT_TRUE(pm.wait_for_line("SIGINT again: killing every remaining process now")) << pm.output();
+  EXPECT_EQ(pm.wait_exit(20s), 0) << pm.output();
+  EXPECT_FALSE(pid_alive(pid));
+  EXPECT_TRUE(marked().empty());
+}
+
+}  // namespace
+}  // namespace procman::test
