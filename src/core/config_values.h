@@ -1,0 +1,85 @@
+// Parsers of the individual values of a [[process]] table: signals, rlimits,
+// ionice, umask, command, hooks, health checks, schedule, apply-on,
+// depends-on, string maps (env, meta), restart-delay and start-limit.
+// Internal to the config parser; the public interface is config_parser.h.
+//
+// Every parser reports each problem it finds through the Scope (so one call
+// can report several) and then returns nullopt; the parsers returning a
+// collection report and leave out only the entries that are wrong.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/calendar.h"
+#include "core/config.h"
+#include "core/config_scope.h"
+#include "core/duration.h"
+
+namespace procman::core::config_detail {
+
+/// stop-signal: a number 1..64, or a name in any case with or without "SIG"
+/// ("TERM", "sigterm"). Returns the signal number.
+std::optional<int> parse_signal(Scope& s, const toml::node& n);
+
+/// limits: a table of rlimit name (e.g. nofile) = value or [soft, hard]; a
+/// value is an integer >= 0, "infinity" or "unlimited" (UINT64_MAX). soft
+/// must not exceed hard.
+std::vector<Limit> parse_limits(Scope& s, const toml::node& n);
+
+/// ionice: a best-effort level 0..7, or "idle", "best-effort[:N]", "realtime[:N]"
+/// (a class without a level keeps IoNice's default level).
+std::optional<IoNice> parse_ionice(Scope& s, const toml::node& n);
+
+/// umask: an octal integer (0o022; a decimal other than 0 is refused, it would
+/// silently mean something else) or a string of octal digits ("022"); at most 0777.
+std::optional<unsigned> parse_umask(Scope& s, const toml::node& n);
+
+/// command: a string or a table { line, type }; type "normal" is seed 002's
+/// spelling of simple. A simple command must split into shell words; one that
+/// needs a shell gets a note saying it runs via /bin/sh -c.
+std::optional<Command> parse_command(Scope& s, const toml::node& n);
+
+/// before / init / stop (`name`): a command string or a table { command, timeout };
+/// the timeout defaults to `default_timeout`.
+std::optional<Hook> parse_hook(Scope& s, const toml::node& n, const std::string& name,
+                               Duration default_timeout);
+
+/// health-check: a command string, a table { command, timeout } (default 5s), or
+/// a table { folder, inactive-time } (default 300s), never a mix. A relative
+/// folder is resolved against `config_dir`.
+std::optional<HealthCheck> parse_health_check(Scope& s, const toml::node& n,
+                                              const std::string& config_dir);
+
+/// schedule: a table { start-time, stop-time, week-days }; times are TOML
+/// times or "HH:MM:SS" strings, start-time before 24:00:00; week-days is a
+/// string such as "mon-fri" or an array of them, not empty. A window whose
+/// start equals its stop (an empty window) is refused.
+std::optional<Schedule> parse_schedule(Scope& s, const toml::node& n);
+
+/// apply-on: a local date-time (no UTC offset), as TOML or as a string.
+std::optional<LocalDateTime> parse_apply_on(Scope& s, const toml::node& n);
+
+/// depends-on: an array of ids or tables { id, condition }; an id listed twice
+/// is an error. Whether the ids exist is checked later, across processes.
+std::vector<Dependency> parse_depends_on(Scope& s, const toml::node& n);
+
+/// A table `name` of key = scalar, as text. With `env_names` (env) keys must be
+/// environment variable names and dates are refused; otherwise (meta) any key
+/// and dates are allowed.
+std::map<std::string, std::string> parse_string_map(Scope& s, const toml::node& n,
+                                                    const std::string& name, bool env_names);
+
+/// restart-delay: a duration string (a fixed delay: initial = max, multiplier 1)
+/// or a table { initial, multiplier (1..1000), max, reset-after }, keys left out
+/// keeping Backoff's defaults; without max, max is raised to initial if
+/// shorter. max must not be less than initial.
+std::optional<Backoff> parse_restart_delay(Scope& s, const toml::node& n);
+
+/// start-limit: a table { burst (0..1000000), interval (> 0) }, keys left out
+/// keeping StartLimit's defaults.
+std::optional<StartLimit> parse_start_limit(Scope& s, const toml::node& n);
+
+}  // namespace procman::core::config_detail
