@@ -662,8 +662,28 @@ bool Daemon::group_alive(const core::UnitStatus& unit) {
   // they exit, so that answer is exact for them. An adopted group is not ours
   // to reap: its zombies linger until their parent reaps them, so ask /proc
   // for members that are still alive.
-  if (unit.adopted) return !os::process_group_members(unit.pgid).empty();
-  return true;
+  if (!unit.adopted) return true;
+  const std::vector<pid_t> members = os::process_group_members(unit.pgid);
+  // Their deaths raise no SIGCHLD here either: watch each with a pidfd so the
+  // unit learns the moment its group is empty, instead of at a timeout.
+  for (pid_t m : members) watch_member(m);
+  return !members.empty();
+}
+
+void Daemon::watch_member(pid_t pid) {
+  if (member_watch_.count(pid)) return;
+  int fd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+  if (fd < 0) return;  // already gone
+  Adopted w;
+  w.pidfd = os::unique_fd(fd);
+  w.source = loop_.add_io(fd, EPOLLIN, [this, pid](uint32_t) {
+    if (auto it = member_watch_.find(pid); it != member_watch_.end()) {
+      retire(std::move(it->second));
+      member_watch_.erase(it);
+    }
+    sup_->on_group_change();
+  });
+  member_watch_.emplace(pid, std::move(w));
 }
 
 void Daemon::transition(const core::UnitStatus& unit, core::State from, std::string_view reason) {

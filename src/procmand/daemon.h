@@ -58,7 +58,9 @@ class Daemon final : public core::Effects, public core::Clock {
     std::optional<os::OutputFifo> out, err;
     os::EventSource out_src, err_src;
     os::LineSplitter out_split, err_split;
-    os::LineRing ring{1000, 256 * 1024};
+    /// The in-memory tail for `procmanctl logs` when there is no journal; bounded so
+    /// (32 KiB each) so a thousand chatty processes cost at most 32 MiB.
+    os::LineRing ring{200, 32 * 1024};
   };
   struct Hook {
     std::string unit;
@@ -90,6 +92,8 @@ class Daemon final : public core::Effects, public core::Clock {
   void on_podman_inspect_exit(PodmanWatch& w, const core::ExitInfo& exit);
   void watch_adopted(const core::UnitStatus& unit);
   void retire(Adopted a);
+  /// Watches a live member of an adopted process group until it exits.
+  void watch_member(pid_t pid);
   Io& io_for(const std::string& unit);
   void read_output(const std::string& unit, bool is_stderr);
   void drain_io(const std::string& unit);
@@ -115,6 +119,7 @@ class Daemon final : public core::Effects, public core::Clock {
   std::map<std::string, PodmanWatch> podman_;     ///< unit -> watch
   std::map<pid_t, std::string> podman_pids_;      ///< launcher or inspect pid -> unit
   std::map<pid_t, Adopted> adopted_;
+  std::map<pid_t, Adopted> member_watch_;  ///< members of adopted groups outliving their main
 
   std::vector<os::EventSource> graveyard_;  ///< sources to release after the current dispatch
   std::vector<os::unique_fd> retired_fds_;
