@@ -1,5 +1,7 @@
 #include "core/supervisor.h"
 
+#include "core/effective.h"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -144,22 +146,13 @@ ReloadSummary Supervisor::apply_config(const Config& cfg) {
   std::map<std::string, std::vector<const ProcessConfig*>, std::less<>> versions;
   for (const auto& p : fresh->processes) versions[p.id].push_back(&p);
 
-  // The effective version of each id under the new config, to compare apply-on.
-  auto effective_of = [&](const std::vector<const ProcessConfig*>& vs) -> const ProcessConfig* {
-    const LocalDateTime now = clock_.local();
-    const ProcessConfig* best = nullptr;
-    for (const auto* p : vs) {
-      if (p->fake) continue;
-      if (p->apply_on && *p->apply_on > now) continue;
-      if (!best || (p->apply_on && (!best->apply_on || *p->apply_on > *best->apply_on))) best = p;
-    }
-    return best;
-  };
+  const LocalDateTime now = clock_.local();
+
 
   std::set<std::string> wanted_names;
   for (const auto& [id, vs] : versions) {
     unsigned instances = 1;
-    if (const auto* eff = effective_of(vs))
+    if (const auto* eff = effective_version(vs, now))
       instances = eff->instances;
     else
       instances = vs.back()->instances;
@@ -184,7 +177,7 @@ ReloadSummary Supervisor::apply_config(const Config& cfg) {
         if (u.after_stop == AfterStop::Remove) u.after_stop = AfterStop::Reconcile;
       }
       if (!started_ || !u.running) continue;
-      const ProcessConfig* eff = effective_of(vs);
+      const ProcessConfig* eff = effective_version(vs, now);
       if (!eff) continue;  // nothing applies now: reconcile stops it
       const bool live = is_active(u.st.state);
       if (eff->apply_on != u.running->apply_on) {
@@ -249,14 +242,7 @@ void Supervisor::forget(Unit& u) {
 const ProcessConfig* Supervisor::effective(const Unit& u) const {
   auto it = versions_.find(u.st.id);
   if (it == versions_.end() || u.st.removed) return nullptr;
-  const LocalDateTime now = clock_.local();
-  const ProcessConfig* best = nullptr;
-  for (const auto* p : it->second) {
-    if (p->fake) continue;
-    if (p->apply_on && *p->apply_on > now) continue;
-    if (!best || (p->apply_on && (!best->apply_on || *p->apply_on > *best->apply_on))) best = p;
-  }
-  return best;
+  return effective_version(it->second, clock_.local());
 }
 
 const ProcessConfig* Supervisor::effective_config(std::string_view name) const {

@@ -12,6 +12,7 @@
 
 #include "core/command_line.h"
 #include "core/config_parser.h"
+#include "core/effective.h"
 #include "core/example_config.h"
 #include "os/files.h"
 #include "os/local_time.h"
@@ -154,13 +155,11 @@ int check(const std::string& file) {
   }
   const core::Config& cfg = *r.config;
   const core::LocalDateTime now = os::to_local(std::chrono::system_clock::now());
-  // Which version of each id applies now: the latest non-fake apply-on <= now.
+  std::map<std::string, std::vector<const core::ProcessConfig*>> versions;
+  for (const auto& p : cfg.processes) versions[p.id].push_back(&p);
   std::map<std::string, const core::ProcessConfig*> effective;
-  for (const auto& p : cfg.processes) {
-    if (p.fake || (p.apply_on && *p.apply_on > now)) continue;
-    auto& best = effective[p.id];
-    if (!best || (p.apply_on && (!best->apply_on || *p.apply_on > *best->apply_on))) best = &p;
-  }
+  for (const auto& [id, vs] : versions)
+    if (const auto* e = core::effective_version(vs, now)) effective[id] = e;
   std::map<std::string, int> ids;
   for (const auto& p : cfg.processes) ids[p.id]++;
   std::printf("%s: OK (uid %s, %zu process id(s), %zu version(s))\n\n", file.c_str(), cfg.uid.c_str(), ids.size(),

@@ -1,0 +1,16 @@
+#include "core/effective.h"
+
+namespace procman::core {
+
+const ProcessConfig* effective_version(const std::vector<const ProcessConfig*>& versions,
+                                       const LocalDateTime& now) {
+  const ProcessConfig* best = nullptr;
+  for (const ProcessConfig* p : versions) {
+    if (p->fake) continue;
+    if (p->apply_on && *p->apply_on > now) continue;
+    if (!best || (p->apply_on && (!best->apply_on || *p->apply_on > *best->apply_on))) best = p;
+  }
+  return best;
+}
+
+}  // namespace procman::core
