@@ -455,7 +455,7 @@ core::SpawnOutcome Daemon::spawn(const core::UnitStatus& unit, const core::Proce
   req.umask = cfg.umask;
   req.limits = cfg.limits;
 
-  os::unique_fd capture_read;
+  os::unique_fd capture_read, capture_write;
   if (type == core::CommandType::PodmanCid) {
     // `podman run -d` prints the container id on stdout: capture it.
     int fds[2];
@@ -464,24 +464,11 @@ core::SpawnOutcome Daemon::spawn(const core::UnitStatus& unit, const core::Proce
       return out;
     }
     capture_read = os::unique_fd(fds[0]);
-    os::unique_fd capture_write(fds[1]);
+    capture_write = os::unique_fd(fds[1]);
     req.stdout_fd = capture_write.get();
-    os::SpawnResult r = os::spawn(req);
-    if (!r.error.empty()) {
-      out.error = r.error;
-      return out;
-    }
-    out.ok = true;
-    out.pid = r.pid;
-    out.pgid = r.pid;
-    PodmanWatch w;
-    w.unit = unit.name;
-    w.capture = std::move(capture_read);
-    podman_[unit.name] = std::move(w);
-    podman_pids_[r.pid] = unit.name;
-    return out;
   }
   os::SpawnResult r = os::spawn(req);
+  capture_write.reset();  // the launcher holds the only write end now
   if (!r.error.empty()) {
     out.error = r.error;
     return out;
@@ -490,6 +477,13 @@ core::SpawnOutcome Daemon::spawn(const core::UnitStatus& unit, const core::Proce
   out.pid = r.pid;
   out.pgid = r.pid;
   out.start_time = os::process_start_time(r.pid).value_or(0);
+  if (type == core::CommandType::PodmanCid) {
+    PodmanWatch w;
+    w.unit = unit.name;
+    w.capture = std::move(capture_read);
+    podman_[unit.name] = std::move(w);
+    podman_pids_[r.pid] = unit.name;
+  }
   return out;
 }
 
