@@ -42,7 +42,8 @@ std::vector<std::string> merged_env(const std::vector<std::string>& extra) {
   return env;
 }
 
-pid_t spawn_with_pipe(const std::vector<std::string>& argv_in, const std::vector<std::string>& env_in, int* out_fd) {
+pid_t spawn_with_pipe(const std::vector<std::string>& argv_in,
+                      const std::vector<std::string>& env_in, int* out_fd) {
   int fds[2];
   if (pipe2(fds, O_CLOEXEC) < 0) throw std::runtime_error("pipe");
   std::vector<std::string> argv = argv_in;
@@ -99,9 +100,10 @@ bool wait_until(const std::function<bool()>& pred, std::chrono::milliseconds tim
   }
 }
 
-Procmand::Procmand(const std::string& config, const std::string& state_dir, std::vector<std::string> extra,
-                   std::vector<std::string> env) {
-  std::vector<std::string> argv = {PROCMAND_PATH, config, "--state-dir", state_dir, "--color", "never"};
+Procmand::Procmand(const std::string& config, const std::string& state_dir,
+                   std::vector<std::string> extra, std::vector<std::string> env) {
+  std::vector<std::string> argv = {PROCMAND_PATH, config,    "--state-dir",
+                                   state_dir,     "--color", "never"};
   argv.insert(argv.end(), extra.begin(), extra.end());
   pid_ = spawn_with_pipe(argv, env, &out_fd_);
 }
@@ -125,7 +127,8 @@ void Procmand::pump(std::chrono::milliseconds budget) const {
   }
 }
 
-std::optional<std::string> Procmand::wait_for_line(const std::string& re_text, std::chrono::milliseconds timeout,
+std::optional<std::string> Procmand::wait_for_line(const std::string& re_text,
+                                                   std::chrono::milliseconds timeout,
                                                    bool after_last) {
   const std::regex re(re_text);
   const auto deadline = std::chrono::steady_clock::now() + timeout;
@@ -184,7 +187,8 @@ RunResult run(const std::vector<std::string>& argv, const std::vector<std::strin
       [&] {
         char buf[4096];
         ssize_t n;
-        while ((n = read(fd, buf, sizeof buf)) > 0) r.output.append(buf, static_cast<std::size_t>(n));
+        while ((n = read(fd, buf, sizeof buf)) > 0)
+          r.output.append(buf, static_cast<std::size_t>(n));
         return waitpid(pid, &status, WNOHANG) == pid;
       },
       timeout);
@@ -205,7 +209,8 @@ bool pid_alive(pid_t pid) {
   std::string content;
   if (!std::getline(stat, content)) return false;
   auto close_paren = content.rfind(')');
-  return close_paren != std::string::npos && content.size() > close_paren + 2 && content[close_paren + 2] != 'Z';
+  return close_paren != std::string::npos && content.size() > close_paren + 2 &&
+         content[close_paren + 2] != 'Z';
 }
 
 std::vector<pid_t> pids_with_env(const std::string& marker) {
@@ -246,8 +251,8 @@ std::optional<std::map<std::string, UnitSnapshot>> read_state(const std::string&
     nlohmann::json j = nlohmann::json::parse(f);
     std::map<std::string, UnitSnapshot> out;
     for (const auto& u : j.at("units"))
-      out[u.at("name").get<std::string>()] =
-          UnitSnapshot{u.at("state").get<std::string>(), u.value("pid", -1), u.value("restarts", 0U)};
+      out[u.at("name").get<std::string>()] = UnitSnapshot{
+          u.at("state").get<std::string>(), u.value("pid", -1), u.value("restarts", 0U)};
     return out;
   } catch (...) {
     return std::nullopt;

@@ -7,8 +7,8 @@
 
 #include <chrono>
 #include <functional>
-#include <optional>
 #include <map>
+#include <optional>
 #include <regex>
 #include <string>
 #include <vector>
@@ -36,13 +36,16 @@ class TempDir {
 /// most `timeout` (default 20 s, generous for ASan builds on 2 cores).
 bool wait_until(const std::function<bool()>& pred, std::chrono::milliseconds timeout = 20s);
 
-/// One procmand process. Output (stdout+stderr) is read by a background reader
-/// into a buffer that wait_for_line() searches.
+/// One procmand process. Its output (stdout+stderr) is read into a buffer that
+/// wait_for_line() searches, but only while the test calls wait_for_line(),
+/// output() or wait_exit(): there is no background reader. procmand blocks once
+/// the pipe (64 KiB) is full, so a long wait on anything else (the state file,
+/// /proc) should call output() in its predicate to keep the pipe drained.
 class Procmand {
  public:
   /// Starts `procmand CONFIG --state-dir STATE --color never` plus extra args.
-  Procmand(const std::string& config, const std::string& state_dir, std::vector<std::string> extra = {},
-           std::vector<std::string> env = {});
+  Procmand(const std::string& config, const std::string& state_dir,
+           std::vector<std::string> extra = {}, std::vector<std::string> env = {});
   ~Procmand();  ///< SIGKILLs it if still running (and its children are the test's to clean)
   Procmand(const Procmand&) = delete;
   Procmand& operator=(const Procmand&) = delete;
@@ -50,7 +53,8 @@ class Procmand {
   pid_t pid() const { return pid_; }
   /// Waits for an output line matching `re`; returns it (or nullopt on timeout).
   /// Searches lines after the position of the previous successful match when `after_last` is set.
-  std::optional<std::string> wait_for_line(const std::string& re, std::chrono::milliseconds timeout = 20s,
+  std::optional<std::string> wait_for_line(const std::string& re,
+                                           std::chrono::milliseconds timeout = 20s,
                                            bool after_last = true);
   /// All output so far.
   std::string output() const;
