@@ -11,7 +11,7 @@
 
 namespace procman::core {
 
-/// A naive local date-time as seed 002 writes apply-on: "2024-10-01T12:00:00".
+/// A naive local date-time as jleahred/procman writes apply-on: "2024-10-01T12:00:00".
 struct LocalDateTime {
   int year = 1970, month = 1, day = 1, hour = 0, minute = 0, second = 0;
   auto operator<=>(const LocalDateTime&) const = default;

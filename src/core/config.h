@@ -16,7 +16,7 @@
 
 namespace procman::core {
 
-/// How `command` is turned into a running process (seed 002 `type`).
+/// How `command` is turned into a running process (jleahred/procman `type`).
 enum class CommandType {
   Simple,      ///< argv split shell-style and exec'd; falls back to /bin/sh -c when it holds shell syntax
   Expression,  ///< always /bin/sh -c
@@ -33,11 +33,11 @@ struct Command {
 /// before / init / stop: a shell command with a timeout.
 struct Hook {
   std::string command;
-  Duration timeout{};  ///< defaults: before 10s, init 10s, stop 5s (seed 002)
+  Duration timeout{};  ///< defaults: before 10s, init 10s, stop 5s (jleahred/procman)
   SourcePos pos;
 };
 
-/// A seed-002 health check; issue-3 kinds (http, tcp, file) extend this.
+/// A jleahred/procman health check; later kinds (http, tcp, file) extend this.
 struct HealthCheck {
   enum class Kind { Command, Folder };
   Kind kind = Kind::Command;
@@ -59,7 +59,7 @@ struct Backoff {
   Duration reset_after = std::chrono::minutes(1);
 };
 
-/// At most `burst` starts within `interval`; seed 002's TooMuchRuns (5 in 10 min).
+/// At most `burst` starts within `interval`; jleahred/procman's TooMuchRuns (5 in 10 min).
 struct StartLimit {
   unsigned burst = 5;
   Duration interval = std::chrono::minutes(10);
@@ -68,7 +68,7 @@ struct StartLimit {
 /// What a dependency has to reach before the dependent may start.
 enum class DepCondition {
   Started,                ///< spawned (state init or running)
-  Running,                ///< running: init done / ready (the default, seed 002)
+  Running,                ///< running: init done / ready (the default, jleahred/procman)
   Completed,              ///< a one-shot that exited, whatever its status
   CompletedSuccessfully,  ///< a one-shot that exited with a success code
 };
@@ -97,7 +97,7 @@ struct ProcessConfig {
   SourcePos pos;  ///< where its [[process]] table starts
 
   /// When this version starts to apply; nullopt = since forever (required in
-  /// seed 002, optional here). Versions of one id have distinct apply_on.
+  /// jleahred/procman, optional here). Versions of one id have distinct apply_on.
   std::optional<LocalDateTime> apply_on;
   bool fake = false;
   std::optional<Command> command;  ///< required unless fake

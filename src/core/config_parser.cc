@@ -29,7 +29,7 @@ constexpr Duration kInitTimeout = std::chrono::seconds(10);
 constexpr Duration kStopHookTimeout = std::chrono::seconds(5);
 
 const Strings kTopLevelKeys = {"uid", "file-format", "process", "template"};
-// Seed 002's keys, then procman's extensions.
+// jleahred/procman's keys, then procman's extensions.
 // clang-format off
 const Strings kProcessKeys = {
     "id", "apply-on", "fake", "one-shot", "command", "depends-on", "work-dir", "before", "init",

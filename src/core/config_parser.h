@@ -20,7 +20,7 @@ struct ParseResult {
   std::vector<Diagnostic> notes;       ///< e.g. "simple command contains shell syntax; runs via /bin/sh -c"
 };
 
-/// `env` supplies {{ VAR }} values that a template does not define (seed 002 TODO).
+/// `env` supplies {{ VAR }} values that a template does not define (a TODO of jleahred/procman).
 /// `path` is used in diagnostics and stored in Config::path.
 ParseResult parse_config(std::string_view text, const std::string& path,
                          const std::map<std::string, std::string>& env);

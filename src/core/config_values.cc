@@ -242,7 +242,7 @@ std::optional<Command> parse_command(Scope& s, const toml::node& n) {
     if (const toml::node* type = t->get("type")) {
       const auto* name = type->as_string();
       if (name != nullptr && name->get() == "normal") {
-        cmd.type = CommandType::Simple;  // seed 002's README spells simple this way
+        cmd.type = CommandType::Simple;  // jleahred/procman's README spells simple this way
       } else if (auto i = want_choice(s, *type, "command.type", kCommandTypes, "command type")) {
         cmd.type = static_cast<CommandType>(*i);
       } else {

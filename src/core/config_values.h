@@ -37,7 +37,7 @@ std::optional<IoNice> parse_ionice(Scope& s, const toml::node& n);
 /// silently mean something else) or a string of octal digits ("022"); at most 0777.
 std::optional<unsigned> parse_umask(Scope& s, const toml::node& n);
 
-/// command: a string or a table { line, type }; type "normal" is seed 002's
+/// command: a string or a table { line, type }; type "normal" is jleahred/procman's
 /// spelling of simple. A simple command must split into shell words; one that
 /// needs a shell gets a note saying it runs via /bin/sh -c.
 std::optional<Command> parse_command(Scope& s, const toml::node& n);

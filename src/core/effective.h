@@ -1,4 +1,4 @@
-// Which version of a process applies at a given local time (seed 002
+// Which version of a process applies at a given local time (jleahred/procman
 // apply-on): the non-fake version with the latest apply-on not in the future.
 #pragma once
 

@@ -43,7 +43,7 @@ depends-on = ["web", {{ id = "migrate", condition = "completed-successfully" }}]
 instances = 2
 
 # A version that takes over from the one above at a given local time
-# (seed 002 apply-on); `fake = true` makes a version inert (rollback).
+# (jleahred/procman apply-on); `fake = true` makes a version inert (rollback).
 # [[process]]
 # id = "worker"
 # apply-on = "2030-01-01T08:00:00"

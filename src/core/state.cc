@@ -35,7 +35,7 @@ std::optional<State> parse_state(std::string_view name) {
   return std::nullopt;
 }
 
-std::string_view seed002_name(State s) {
+std::string_view jleahred_name(State s) {
   switch (s) {
     case State::Pending:
       return "ShouldBeRunning";

@@ -19,12 +19,12 @@ enum class State {
   ExitedOk,       ///< exited with a success code and is not to be restarted (one-shots)
   Failed,         ///< gave up: exited/failed and the restart policy says no more
   Backoff,        ///< waiting out the restart delay before the next attempt
-  StartLimitHit,  ///< too many starts within start-limit.interval (seed 002 TooMuchRuns)
+  StartLimitHit,  ///< too many starts within start-limit.interval (jleahred/procman TooMuchRuns)
 };
 
 std::string_view state_name(State s);  ///< "pending", "exited-ok", "start-limit-hit", ...
 std::optional<State> parse_state(std::string_view name);
-std::string_view seed002_name(State s);  ///< the jleahred/procman state this corresponds to
+std::string_view jleahred_name(State s);  ///< the jleahred/procman state this corresponds to
 
 /// Has a live main process or hook that belongs to the current activation.
 bool is_active(State s);

@@ -181,7 +181,7 @@ ReloadSummary Supervisor::apply_config(const Config& cfg) {
       if (!eff) continue;  // nothing applies now: reconcile stops it
       const bool live = is_active(u.st.state);
       if (eff->apply_on != u.running->apply_on) {
-        // seed 002: only a change of the effective apply-on restarts a process.
+        // jleahred/procman: only a change of the effective apply-on restarts a process.
         if (live) {
           summary.restarted.push_back(name);
           begin_stop(u, AfterStop::Restart, "the effective apply-on changed");
@@ -293,9 +293,9 @@ void Supervisor::restore(const std::vector<RestoredUnit>& restored) {
           u->running = std::make_shared<ProcessConfig>(*eff);
     }
     if (!u->running) {
-      ProcessConfig placeholder;  // only to stop it: the defaults (SIGTERM, 10s) apply
-      placeholder.id = st.id;
-      u->running = std::make_shared<ProcessConfig>(placeholder);
+      ProcessConfig defaults;  // only to stop it: the default stop signal and timeout apply
+      defaults.id = st.id;
+      u->running = std::make_shared<ProcessConfig>(defaults);
     }
 
     if (had_process && r.alive) {
@@ -540,7 +540,7 @@ void Supervisor::reconcile(Unit& u) {
       }
       std::string unmet = unmet_dependency(u);
       if (!unmet.empty()) {
-        // seed 002: dependents stop when a dependency leaves running.
+        // jleahred/procman: dependents stop when a dependency leaves running.
         begin_stop(u, AfterStop::Reconcile, "dependency lost: " + unmet.substr(12));
       }
       return;

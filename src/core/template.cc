@@ -10,7 +10,7 @@ namespace procman::core {
 namespace {
 
 // Left unrendered unless the process defines it: the launcher replaces it with
-// the pid file's path at run time (seed 002 pid-file commands).
+// the pid file's path at run time (jleahred/procman pid-file commands).
 constexpr std::string_view kRuntimePlaceholder = "PROCMAN_PID_FILE";
 
 bool is_name_start(char c) { return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_'; }

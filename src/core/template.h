@@ -1,4 +1,4 @@
-// {{ var }} substitution for [[template]] bodies (seed 002).
+// {{ var }} substitution for [[template]] bodies (jleahred/procman).
 #pragma once
 
 #include <map>
@@ -15,12 +15,12 @@ struct TemplateError {
   unsigned column = 0;
 };
 
-/// Renders `text`: `{{ name }}` takes vars[name], else env[name] (the seed's
+/// Renders `text`: `{{ name }}` takes vars[name], else env[name] (jleahred/procman.s
 /// TODO: fall back to the environment), else it is an error (missing variable).
 /// `{{ 'literal' }}` / `{{ "literal" }}` renders the literal itself, so
 /// `{{ '{{.State.Status}}' }}` yields `{{.State.Status}}`. Every key of `vars`
 /// must be used somewhere (an unused one is an "extra variable" error).
-/// Placeholders in comment lines count too, as in seed 002.
+/// Placeholders in comment lines count too, as in jleahred/procman.
 std::optional<std::string> render_template(std::string_view text,
                                            const std::map<std::string, std::string>& vars,
                                            const std::map<std::string, std::string>& env,

@@ -643,7 +643,7 @@ TEST(ConfigParser, EnvFileIsResolvedButNotRead) {
 // ---------------------------------------------------------------------------
 // before, init, stop
 
-TEST(ConfigParser, HookStringsGetTheSeedDefaultTimeouts) {
+TEST(ConfigParser, HookStringsGetTheJleahredDefaultTimeouts) {
   ProcessConfig p = parse_web("command = \"x\"\nbefore = \"b\"\ninit = \"i\"\nstop = \"s\"");
   ASSERT_TRUE(p.before && p.init && p.stop);
   EXPECT_EQ(p.before->command, "b");
@@ -1497,7 +1497,7 @@ TEST(ConfigTemplates, ExpandReportsErrors) {
 }
 
 TEST(ConfigTemplates, ExpandDoesNotValidateProcesses) {
-  // Like seed 002's expand-templates: only expansion problems are errors.
+  // Like jleahred/procman's expand-templates: only expansion problems are errors.
   ExpandResult e = expand_config_templates(file("[[process]]\nnice = 100\n"), kPath, {});
   ASSERT_TRUE(e.text) << dump(e.errors);
   EXPECT_NE(e.text->find("nice = 100"), std::string::npos);

@@ -1,4 +1,4 @@
-// Seed 002's own example files and README snippets must keep loading.
+// jleahred/procman's own example files and README snippets must keep loading.
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -11,7 +11,7 @@ namespace procman::core {
 namespace {
 
 const std::string kFixtures = PROCMAN_SHARED_DIR "/fixtures/seed-002/";
-const std::string kSeedReadme = PROCMAN_SHARED_DIR "/seeds/002_6659abce9aead9d0.txt";
+const std::string kJleahredProcmanReadme = PROCMAN_SHARED_DIR "/seeds/002_6659abce9aead9d0.txt";
 
 std::string read_file(const std::string& path) {
   std::ifstream in(path);
@@ -27,7 +27,7 @@ std::string dump(const std::vector<Diagnostic>& ds) {
   return out;
 }
 
-/// The first ```toml block after `heading` in the seed README (empty if none).
+/// The first ```toml block after `heading` in jleahred/procman's README (empty if none).
 std::string toml_block_after(const std::string& readme, const std::string& heading) {
   const std::size_t at = readme.find(heading);
   if (at == std::string::npos) return "";
@@ -56,7 +56,7 @@ const ProcessConfig& only(const Config& c, const std::string& id) {
 constexpr const char* kHeader =
     "uid = \"550e8400-e29b-41d4-a716-446655440000\"\nfile-format = \"0\"\n";
 
-TEST(SeedFixtures, ProcessesTomlLoads) {
+TEST(JleahredProcmanFixtures, ProcessesTomlLoads) {
   const std::string path = kFixtures + "processes.toml";
   ParseResult r = parse_config(read_file(path), path, {});
   ASSERT_TRUE(r.config) << dump(r.errors);
@@ -106,7 +106,7 @@ TEST(SeedFixtures, ProcessesTomlLoads) {
   EXPECT_FALSE(r.notes.empty());
 }
 
-TEST(SeedFixtures, TestTomlLoadsWithTheLiteralPodmanFormat) {
+TEST(JleahredProcmanFixtures, TestTomlLoadsWithTheLiteralPodmanFormat) {
   const std::string path = kFixtures + "test.toml";
   ParseResult r = parse_config(read_file(path), path, {});
   ASSERT_TRUE(r.config) << dump(r.errors);
@@ -123,7 +123,7 @@ TEST(SeedFixtures, TestTomlLoadsWithTheLiteralPodmanFormat) {
   EXPECT_EQ(a.stop->timeout, std::chrono::seconds(5));
 }
 
-TEST(SeedFixtures, TestTomlExpandsToTheSameProcess) {
+TEST(JleahredProcmanFixtures, TestTomlExpandsToTheSameProcess) {
   const std::string path = kFixtures + "test.toml";
   ExpandResult e = expand_config_templates(read_file(path), path, {});
   ASSERT_TRUE(e.text) << dump(e.errors);
@@ -133,7 +133,7 @@ TEST(SeedFixtures, TestTomlExpandsToTheSameProcess) {
   EXPECT_FALSE(again.config->processes[0].template_name.has_value());
 }
 
-TEST(SeedFixtures, ObsoleteTemplatesTomlIsRejected) {
+TEST(JleahredProcmanFixtures, ObsoleteTemplatesTomlIsRejected) {
   const std::string path = kFixtures + "templates.toml";
   ParseResult r = parse_config(read_file(path), path, {});
   EXPECT_FALSE(r.config);
@@ -154,8 +154,8 @@ TEST(SeedFixtures, ObsoleteTemplatesTomlIsRejected) {
   EXPECT_TRUE(format);
 }
 
-TEST(SeedReadme, GenFileExampleLoads) {
-  const std::string block = toml_block_after(read_file(kSeedReadme), "## Command.gen-file");
+TEST(JleahredProcmanReadme, GenFileExampleLoads) {
+  const std::string block = toml_block_after(read_file(kJleahredProcmanReadme), "## Command.gen-file");
   ASSERT_NE(block.find("example_process 2"), std::string::npos) << block;
   ParseResult r = parse_config(block, "gen.toml", {});
   ASSERT_TRUE(r.config) << dump(r.errors);
@@ -167,8 +167,8 @@ TEST(SeedReadme, GenFileExampleLoads) {
   EXPECT_TRUE(p.depends_on.empty());
 }
 
-TEST(SeedReadme, BothProcessConfigurationExamplesLoad) {
-  const std::string readme = read_file(kSeedReadme);
+TEST(JleahredProcmanReadme, BothProcessConfigurationExamplesLoad) {
+  const std::string readme = read_file(kJleahredProcmanReadme);
   const std::string one = toml_block_after(readme, "### Example of a process configuration 1");
   const std::string two = toml_block_after(readme, "### Example of a process configuration 2");
   ASSERT_FALSE(one.empty());
@@ -185,8 +185,8 @@ TEST(SeedReadme, BothProcessConfigurationExamplesLoad) {
   EXPECT_EQ(second.depends_on[0].id, "example_process");
 }
 
-TEST(SeedReadme, VersioningRollbackAndDependencyExamplesLoad) {
-  const std::string readme = read_file(kSeedReadme);
+TEST(JleahredProcmanReadme, VersioningRollbackAndDependencyExamplesLoad) {
+  const std::string readme = read_file(kJleahredProcmanReadme);
   for (const char* heading :
        {"### Schedule a future new version", "### Rollback", "### Dependencies"}) {
     const std::string block = toml_block_after(readme, heading);
@@ -196,8 +196,8 @@ TEST(SeedReadme, VersioningRollbackAndDependencyExamplesLoad) {
   }
 }
 
-TEST(SeedReadme, PodmanTemplateExampleLoads) {
-  const std::string readme = read_file(kSeedReadme);
+TEST(JleahredProcmanReadme, PodmanTemplateExampleLoads) {
+  const std::string readme = read_file(kJleahredProcmanReadme);
   const std::string def = toml_block_after(readme, "A template could be defined as follows:");
   const std::string use = toml_block_after(readme, "the service configuration would be simplified");
   ASSERT_FALSE(def.empty());

@@ -72,7 +72,7 @@ TEST(Template, UnusedVariableIsAnError) {
 }
 
 TEST(Template, PlaceholdersInCommentLinesCount) {
-  // Seed 002 finds variables anywhere in the text, including '#' lines.
+  // jleahred/procman finds variables anywhere in the text, including '#' lines.
   EXPECT_EQ(render_ok("# uses {{ x }}\n", {{"x", "1"}}), "# uses 1\n");
   TemplateError e = render_error("a = 1\n# {{ y }}\n", {});
   EXPECT_EQ(e.message, "missing variable 'y'");
@@ -89,7 +89,7 @@ TEST(Template, QuotedLiteralMayContainBraces) {
   EXPECT_EQ(render_ok("{{ \"it's }} here\" }}", {}), "it's }} here");
 }
 
-TEST(Template, SeedPodmanHealthCheckRenders) {
+TEST(Template, JleahredPodmanHealthCheckRenders) {
   const std::string line =
       "health-check = \"[ \\\"$(podman inspect --format '{{ '{{.State.Status}}' }}' "
       "{{ container_name }})\\\" = \\\"running\\\" ]\"";

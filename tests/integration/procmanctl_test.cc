@@ -15,7 +15,7 @@ RunResult ctl(std::vector<std::string> args) {
   return run(args);
 }
 
-TEST(ProcmanctlCheck, AcceptsTheSeedFixturesAndDescribesThem) {
+TEST(ProcmanctlCheck, AcceptsTheJleahredProcmanExamplesAndDescribesThem) {
   for (const char* f : {"processes.toml", "test.toml"}) {
     RunResult r = ctl({"check", kFixtures + f});
     EXPECT_EQ(r.code, 0) << f << "\n" << r.output;
@@ -76,7 +76,7 @@ TEST(ProcmanctlUid, PrintsAFreshUuid) {
   EXPECT_NE(a.output, b.output);
 }
 
-TEST(ProcmanctlExpandTemplates, ExpandsThePodmanTemplateOfTheSeed) {
+TEST(ProcmanctlExpandTemplates, ExpandsThePodmanTemplateOfJleahredProcman) {
   RunResult r = ctl({"expand-templates", kFixtures + "test.toml"});
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_NE(r.output.find("podman run --init --rm --name test_a docker.io/ubuntu:24.04 sleep 444"), std::string::npos)
