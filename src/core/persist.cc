@@ -29,6 +29,9 @@ json unit_to_json(const UnitStatus& u) {
       {"start_limit_mono_usec", u.start_limit_mono_usec},
   };
   if (u.apply_on) j["apply_on"] = format_local_datetime(*u.apply_on);
+  if (!u.result.empty()) j["result"] = u.result;
+  if (u.last_tick) j["last_tick"] = format_local_datetime(*u.last_tick);
+  if (u.ticks_skipped) j["ticks_skipped"] = u.ticks_skipped;
   if (u.last_exit)
     j["last_exit"] = {{"known", u.last_exit->known},
                       {"signaled", u.last_exit->signaled},
@@ -63,6 +66,12 @@ UnitStatus unit_from_json(const json& j) {
   if (j.contains("apply_on")) {
     std::string err;
     u.apply_on = parse_local_datetime(j.at("apply_on").get<std::string>(), &err);
+  }
+  u.result = j.value("result", "");
+  u.ticks_skipped = j.value("ticks_skipped", 0U);
+  if (j.contains("last_tick")) {
+    std::string err;
+    u.last_tick = parse_local_datetime(j.at("last_tick").get<std::string>(), &err);
   }
   if (j.contains("last_exit")) {
     const json& e = j.at("last_exit");

@@ -127,6 +127,9 @@ struct Supervisor::Unit {
   bool sent_kill = false;
   bool wait_over = false;     ///< Backoff / StartLimitHit: the timer fired
   bool from_backoff = false;  ///< the next start is an automatic restart
+  bool in_window = false;     ///< the schedule window was open at the last look
+  bool tick_due = false;      ///< cron: a tick fired and its run has not ended
+  bool deadline_hit = false;  ///< stopping because it ran past `deadline`
   int wrapper_pid = -1;       ///< pid-file / podman-cid: the launching shell
   MonoTime started_at{};
   MonoTime running_since{};
@@ -279,6 +282,9 @@ void Supervisor::restore(const std::vector<RestoredUnit>& restored) {
     st.run_usec = r.status.run_usec;
     st.failure_reason = r.status.failure_reason;
     st.apply_on = r.status.apply_on;
+    st.result = r.status.result;
+    st.last_tick = r.status.last_tick;
+    st.ticks_skipped = r.status.ticks_skipped;
     std::deque<MonoTime> starts;
     for (int64_t us : r.status.start_limit_mono_usec) starts.push_back(from_mono_usec(us));
     u->limiter.restore(std::move(starts));
@@ -389,8 +395,17 @@ bool Supervisor::wants_up(const Unit& u) const {
   // Schedules and cron ticks decide activity at runtime (see docs/config.md);
   // a schedule window closed now means not wanted now.
   if (eff->schedule && !schedule_contains(*eff->schedule, clock_.local())) return false;
-  if (eff->cron) return false;  // cron one-shots run at their ticks only
+  if (eff->cron) return u.tick_due;  // cron one-shots run when a tick is due
   return true;
+}
+
+std::string Supervisor::inactive_reason(const Unit& u) const {
+  const ProcessConfig* eff = effective(u);
+  if (!eff) return "no version of it applies now";
+  if (eff->schedule && !schedule_contains(*eff->schedule, clock_.local()))
+    return "its schedule window closed";
+  if (eff->cron) return "its cron run is over";
+  return "configuration no longer active";
 }
 
 bool Supervisor::dep_satisfied(const Dependency& d) const {
@@ -449,8 +464,93 @@ bool Supervisor::shutdown_complete() const {
 
 void Supervisor::start() {
   started_ = true;
-  for (auto& [name, u] : units_) enqueue(*u);
+  const LocalDateTime now = clock_.local();
+  for (auto& [name, u] : units_) {
+    // Where we are now is the baseline: a window that is already open does
+    // not re-arm a one-shot that ran in it, and past cron ticks do not fire.
+    note_window(*u);
+    if (const ProcessConfig* eff = effective(*u); eff && eff->cron && !u->st.last_tick)
+      u->st.last_tick = now;
+    enqueue(*u);
+  }
   drain();
+}
+
+// ---------------------------------------------------------------- time
+
+void Supervisor::note_window(Unit& u) {
+  const ProcessConfig* eff = effective(u);
+  u.in_window = eff && (!eff->schedule || schedule_contains(*eff->schedule, clock_.local()));
+}
+
+void Supervisor::check_cron(Unit& u, const ProcessConfig& eff, const LocalDateTime& now) {
+  if (!u.st.last_tick) u.st.last_tick = now;
+  auto due = cron_next(*eff.cron, *u.st.last_tick);
+  if (!due || *due > now) return;
+  // Several ticks may be due at once (procmand was down, the clock jumped
+  // forward): they make one run, not a burst.
+  for (auto next = cron_next(*eff.cron, *due); next && *next <= now; next = cron_next(*eff.cron, *due))
+    due = next;
+  u.st.last_tick = *due;
+  dirty_ = true;
+  if (is_active(u.st.state)) {
+    ++u.st.ticks_skipped;
+    u.st.status_text = fmt::format("cron tick at {} skipped: the previous run is still going",
+                                   format_local_datetime(*due));
+    fx_.transition(u.st, u.st.state, u.st.status_text);
+    return;
+  }
+  u.tick_due = true;
+  u.st.done = false;
+  if (u.st.state == State::ExitedOk || u.st.state == State::Failed)
+    set_state(u, State::Stopped, fmt::format("cron tick at {}", format_local_datetime(*due)));
+}
+
+void Supervisor::on_time_change() {
+  const LocalDateTime now = clock_.local();
+  std::vector<Unit*> all;
+  for (auto& [name, u] : units_) all.push_back(u.get());
+  for (Unit* u : all) {
+    const ProcessConfig* eff = effective(*u);
+    // A version whose apply-on has come takes over: the old one is stopped,
+    // and confirmed gone, before the new one starts.
+    if (eff && u->running && is_active(u->st.state) && u->st.state != State::Stopping &&
+        eff->apply_on != u->running->apply_on) {
+      begin_stop(*u, AfterStop::Restart,
+                 eff->apply_on ? "the version applying from " + format_local_datetime(*eff->apply_on) +
+                                     " takes over"
+                               : "another version takes over");
+    }
+    const bool was_in = u->in_window;
+    note_window(*u);
+    // A one-shot runs at most once per window: a window that opens re-arms it.
+    if (eff && eff->one_shot && !eff->cron && u->in_window && !was_in) {
+      u->st.done = false;
+      if (u->st.state == State::ExitedOk || u->st.state == State::Failed)
+        set_state(*u, State::Stopped, "its schedule window opened");
+    }
+    if (eff && eff->cron) check_cron(*u, *eff, now);
+    enqueue(*u);
+  }
+  drain();
+}
+
+std::optional<LocalDateTime> Supervisor::next_time_change() const {
+  const LocalDateTime now = clock_.local();
+  std::optional<LocalDateTime> best;
+  auto consider = [&](const std::optional<LocalDateTime>& t) {
+    if (t && (!best || *t < *best)) best = t;
+  };
+  for (const auto& [id, versions] : versions_)
+    for (const ProcessConfig* v : versions)
+      if (!v->fake && v->apply_on && *v->apply_on > now) consider(v->apply_on);
+  for (const auto& [name, u] : units_) {
+    const ProcessConfig* eff = effective(*u);
+    if (!eff) continue;
+    if (eff->schedule) consider(schedule_next_change(*eff->schedule, now));
+    if (eff->cron) consider(cron_next(*eff->cron, u->st.last_tick && *u->st.last_tick > now ? *u->st.last_tick : now));
+  }
+  return best;
 }
 
 void Supervisor::enqueue(Unit& u) {
@@ -534,7 +634,7 @@ void Supervisor::reconcile(Unit& u) {
         std::string why = shutting_down_                     ? "procmand is shutting down"
                           : u.st.removed                     ? "removed from the config"
                           : u.st.admin == AdminGoal::Stopped ? "stop requested"
-                                                             : "configuration no longer active";
+                                                             : inactive_reason(u);
         begin_stop(u, u.st.removed ? AfterStop::Remove : AfterStop::Stay, why);
         return;
       }
@@ -555,6 +655,7 @@ void Supervisor::set_state(Unit& u, State s, std::string reason, std::string sub
   u.st.state = s;
   u.st.sub_state = std::move(sub);
   u.st.status_text = reason;
+  if (s == State::ExitedOk || s == State::Failed) u.tick_due = false;  // the tick's run is over
   dirty_ = true;
   // A repeated backoff (a start that failed before leaving backoff) and the SIGKILL
   // escalation of a stop are news too, though the state name stays the same.
@@ -594,7 +695,14 @@ void Supervisor::on_timer() {
 }
 
 void Supervisor::fire(Unit& u, TimerSlot slot) {
-  if (slot != kStateTimer) return;
+  if (slot == kDeadlineTimer) {
+    if (!is_active(u.st.state) || u.st.state == State::Stopping) return;
+    u.deadline_hit = true;
+    u.pending_failure = fmt::format("deadline exceeded: still running after {}",
+                                    format_duration(*u.running->deadline));
+    begin_stop(u, AfterStop::AttemptFailed, u.pending_failure);
+    return;
+  }
   const ProcessConfig& cfg = *u.running;
   switch (u.st.state) {
     case State::Backoff:
@@ -717,6 +825,8 @@ void Supervisor::spawn_main(Unit& u) {
 void Supervisor::main_known(Unit& u) {
   const ProcessConfig& cfg = *u.running;
   disarm(u, kStateTimer);
+  // The maximum run time counts from the start, hooks included.
+  if (cfg.deadline) arm(u, kDeadlineTimer, u.started_at + *cfg.deadline);
   if (cfg.init) {
     set_state(u, State::Init, fmt::format("pid {} started, running the init command", u.st.pid));
     std::string error;
@@ -848,6 +958,7 @@ void Supervisor::send_stop_signal(Unit& u) {
 
 void Supervisor::finish_stop(Unit& u) {
   disarm(u, kStateTimer);
+  disarm(u, kDeadlineTimer);
   if (u.st.pid > 0) by_pid_.erase(u.st.pid);
   if (u.wrapper_pid > 0) by_pid_.erase(u.wrapper_pid);
   const bool had_process = u.st.pid > 0 || u.wrapper_pid > 0;
@@ -918,6 +1029,8 @@ bool Supervisor::on_exit(int pid, const ExitInfo& exit) {
 
 void Supervisor::record_exit(Unit& u, const ExitInfo& exit) {
   u.st.last_exit = exit;
+  u.st.result = !exit.known ? "unknown" : exit.signaled ? "signal" : "exit-code";
+  if (u.running && exit_is_success(*u.running, exit)) u.st.result = "success";
   u.st.exit_usec = to_usec(clock_.wall());
   u.st.run_usec =
       std::chrono::duration_cast<std::chrono::microseconds>(clock_.now() - u.started_at).count();
@@ -936,6 +1049,7 @@ void Supervisor::main_exited(Unit& u, const ExitInfo& exit) {
   // It ended on its own. Whatever it left in its group goes too before any
   // restart, so a new start never overlaps the old one.
   disarm(u, kStateTimer);
+  disarm(u, kDeadlineTimer);
   if (u.st.state == State::Init) fx_.cancel_hook(u.st, HookKind::Init);
   if (u.st.state == State::Starting) fx_.cancel_main_pid_watch(u.st);
   u.pending_exit = exit;
@@ -982,6 +1096,8 @@ void Supervisor::apply_exit_policy(Unit& u) {
 
 void Supervisor::attempt_failed(Unit& u, std::string reason) {
   u.st.failure_reason = reason;
+  u.st.result = u.deadline_hit ? "deadline" : "start-failed";
+  u.deadline_hit = false;
   if (u.st.pid > 0) by_pid_.erase(u.st.pid);
   u.st.pid = -1;
   const ProcessConfig& cfg = *u.running;

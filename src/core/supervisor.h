@@ -93,6 +93,11 @@ struct UnitStatus {
   int64_t exit_usec = 0;          ///< realtime µs of the last exit, 0 = never
   int64_t run_usec = 0;           ///< duration of the last completed run
   std::vector<int64_t> start_limit_mono_usec;  ///< starts inside the start-limit window
+  /// How the last run ended: "success", "exit-code", "signal", "unknown" (not our
+  /// child), "start-failed" or "deadline" (ran longer than `deadline`); empty = never ran.
+  std::string result;
+  std::optional<LocalDateTime> last_tick;  ///< cron: the latest tick already handled
+  unsigned ticks_skipped = 0;              ///< cron: ticks that found the previous run still going
 };
 
 class Effects {
@@ -155,6 +160,15 @@ class Supervisor {
   void on_timer();
   std::optional<MonoTime> next_deadline() const;
 
+  /// The wall clock reached a point where the config may apply differently (or
+  /// jumped): versions whose apply-on came take over, schedule windows open and
+  /// close, cron ticks fire. The daemon calls it at next_time_change() and
+  /// whenever the clock is set. Re-evaluating state from the local time (not
+  /// counting elapsed time) is what makes clock jumps and DST safe.
+  void on_time_change();
+  /// The next local time at which on_time_change() has something to do.
+  std::optional<LocalDateTime> next_time_change() const;
+
   // Admin requests. Empty string on success, else a precise error.
   std::string start(std::string_view name);
   std::string stop(std::string_view name);
@@ -181,13 +195,14 @@ class Supervisor {
 
  private:
   struct Unit;
-  enum TimerSlot { kStateTimer, kSlotCount };
+  enum TimerSlot { kStateTimer, kDeadlineTimer, kSlotCount };
 
   Unit* find_unit(std::string_view name) const;
   const ProcessConfig* effective(const Unit& u) const;
   bool wants_up(const Unit& u) const;
   bool dep_satisfied(const Dependency& d) const;
   std::string unmet_dependency(const Unit& u) const;
+  std::string inactive_reason(const Unit& u) const;
   bool dependents_active(const Unit& u) const;
 
   void enqueue(Unit& u);
@@ -213,6 +228,8 @@ class Supervisor {
   void record_exit(Unit& u, const ExitInfo& exit);
   void forget(Unit& u);
   void rebuild_graph();
+  void note_window(Unit& u);
+  void check_cron(Unit& u, const ProcessConfig& eff, const LocalDateTime& now);
 
   Effects& fx_;
   const Clock& clock_;

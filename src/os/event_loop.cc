@@ -107,13 +107,13 @@ EventSource EventLoop::add_signal(int sig, std::function<void(const signalfd_sig
   return adopt(s, cb);
 }
 
-EventSource EventLoop::add_timer(uint64_t usec, std::function<void()> fn) {
+EventSource EventLoop::add_timer(uint64_t usec, std::function<void()> fn, clockid_t clock) {
   using Fn = std::function<void()>;
   auto* cb = new Callback<Fn>{this, std::move(fn)};
   sd_event_source* s = nullptr;
   // accuracy 1: procmand wakes for real deadlines only, so coalescing buys nothing.
   int r = sd_event_add_time(
-      e_, &s, CLOCK_MONOTONIC, usec, 1,
+      e_, &s, clock, usec, 1,
       [](sd_event_source*, uint64_t, void* ud) { return invoke<Fn>(ud); }, cb);
   if (r < 0) {
     delete cb;

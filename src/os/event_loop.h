@@ -50,8 +50,8 @@ class EventLoop {
   EventSource add_io(int fd, uint32_t events, std::function<void(uint32_t revents)> fn);
   /// The signal must already be blocked (block_signals).
   EventSource add_signal(int sig, std::function<void(const signalfd_siginfo&)> fn);
-  /// One-shot at an absolute CLOCK_MONOTONIC time; re-arm with set_time.
-  EventSource add_timer(uint64_t usec, std::function<void()> fn);
+  /// One-shot at an absolute time (µs) of `clock`; re-arm with set_time.
+  EventSource add_timer(uint64_t usec, std::function<void()> fn, clockid_t clock = CLOCK_MONOTONIC);
   EventSource add_inotify(const std::string& path, uint32_t mask,
                           std::function<void(const inotify_event&)> fn);
   /// Runs after every dispatch of any other source, before the loop sleeps.

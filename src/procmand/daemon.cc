@@ -5,6 +5,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
+#include <sys/timerfd.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -12,6 +13,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <limits>
 
 #include "core/command_line.h"
 #include "core/config_parser.h"
@@ -181,6 +183,11 @@ int Daemon::run() {
     sup_->on_timer();
   });
   timer_.set_enabled(false);
+  // Time rules (apply-on, schedule windows, cron) wake procmand on the wall
+  // clock, exactly when the next one is due.
+  wall_timer_ = loop_.add_timer(0, [this] { sup_->on_time_change(); }, CLOCK_REALTIME);
+  wall_timer_.set_enabled(false);
+  watch_clock_changes();
   pid_inotify_ = loop_.add_inotify(pid_dir_, IN_CLOSE_WRITE | IN_MOVED_TO, [this](const inotify_event& ev) {
     if (ev.len > 0) on_pid_file(ev.name);
   });
@@ -280,12 +287,54 @@ void Daemon::after_event() {
     timer_.set_time(static_cast<uint64_t>(std::max<int64_t>(us, 1)));
   } else {
     timer_.set_enabled(false);
+  // Time rules (apply-on, schedule windows, cron) wake procmand on the wall
+  // clock, exactly when the next one is due.
+  wall_timer_ = loop_.add_timer(0, [this] { sup_->on_time_change(); }, CLOCK_REALTIME);
+  wall_timer_.set_enabled(false);
+  watch_clock_changes();
   }
+  arm_wall_timer();
   if (sup_->dirty()) persist();
   if (sup_->shutdown_complete()) {
     console_.notice("all processes stopped; exiting");
     loop_.exit(exit_code_);
   }
+}
+
+void Daemon::arm_wall_timer() {
+  auto next = sup_->next_time_change();
+  auto at = next ? os::from_local(*next) : std::nullopt;
+  if (!at) {
+    wall_timer_.set_enabled(false);
+    return;
+  }
+  const auto us = std::chrono::duration_cast<std::chrono::microseconds>(at->time_since_epoch()).count();
+  wall_timer_.set_time(static_cast<uint64_t>(std::max<int64_t>(us, 1)));
+}
+
+void Daemon::watch_clock_changes() {
+  int fd = timerfd_create(CLOCK_REALTIME, TFD_NONBLOCK | TFD_CLOEXEC);
+  if (fd < 0) {
+    console_.warning(fmt::format("timerfd: {}; clock changes are noticed at the next timer only",
+                                 std::strerror(errno)));
+    return;
+  }
+  clock_change_fd_ = os::unique_fd(fd);
+  auto arm = [fd] {
+    // A far-future absolute expiry that never comes; only its cancellation matters.
+    itimerspec its{};
+    its.it_value.tv_sec = std::numeric_limits<time_t>::max() / 2;
+    timerfd_settime(fd, TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET, &its, nullptr);
+  };
+  arm();
+  clock_change_ = loop_.add_io(fd, EPOLLIN, [this, fd, arm](uint32_t) {
+    uint64_t ticks;
+    if (::read(fd, &ticks, sizeof ticks) < 0 && errno == ECANCELED) {
+      console_.notice("the system clock was set; re-evaluating schedules");
+      sup_->on_time_change();
+    }
+    arm();
+  });
 }
 
 void Daemon::persist() {

@@ -82,6 +82,8 @@ class Daemon final : public core::Effects, public core::Clock {
   bool setup_state_dir(const std::string& uid);
   void restore_state();
   void after_event();
+  void arm_wall_timer();
+  void watch_clock_changes();
   void persist();
   void on_sigchld();
   void on_reaped(pid_t pid, const core::ExitInfo& exit);
@@ -123,6 +125,10 @@ class Daemon final : public core::Effects, public core::Clock {
 
   std::vector<os::EventSource> graveyard_;  ///< sources to release after the current dispatch
   std::vector<os::unique_fd> retired_fds_;
+  /// Fires when the wall clock is set (not when it merely ticks): a timerfd
+  /// with TFD_TIMER_CANCEL_ON_SET.
+  os::unique_fd clock_change_fd_;
+  os::EventSource clock_change_, wall_timer_;
   os::EventSource sigchld_, sigterm_, sigint_, sighup_, timer_, pid_inotify_, post_;
   int exit_code_ = kExitOk;
   bool force_requested_ = false;

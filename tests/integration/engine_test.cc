@@ -1202,3 +1202,45 @@ stop-timeout = "60s"
 
 }  // namespace
 }  // namespace procman::test
+
+// ---------------------------------------------------------------- time rules
+
+namespace procman::test {
+namespace {
+
+std::string local_hms(std::time_t t) {
+  std::tm tm{};
+  localtime_r(&t, &tm);
+  char buf[16];
+  std::strftime(buf, sizeof buf, "%H:%M:%S", &tm);
+  return buf;
+}
+
+TEST_F(Engine, ScheduleWindowOpensAndClosesOnTheWallClock) {
+  // A window from 2s to 4s from now, in local time. Near midnight the window
+  // would wrap into an overnight one that belongs to yesterday: not this test.
+  const std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  localtime_r(&now, &tm);
+  if (tm.tm_hour == 23 && tm.tm_min == 59) GTEST_SKIP() << "too close to midnight";
+  write_config(fmt::format(R"toml(
+[[process]]
+id = "office"
+command = "sleep 1000"
+stop-timeout = "2s"
+schedule = {{ start-time = "{}", stop-time = "{}" }}
+)toml",
+                           local_hms(now + 2), local_hms(now + 4)));
+  Procmand& pm = start();
+  ASSERT_TRUE(pm.wait_for_line("procmand .* supervising"));
+  EXPECT_FALSE(unit("office") && unit("office")->state == "running");
+  // Woken by the wall-clock timer, with nothing else happening.
+  ASSERT_TRUE(pm.wait_for_line(R"(office running: pid \d+ started)", 20s)) << pm.output();
+  ASSERT_TRUE(pm.wait_for_line("office stopping: its schedule window closed", 20s)) << pm.output();
+  ASSERT_TRUE(wait_state(pm, "office", "stopped"));
+  EXPECT_TRUE(marked().empty());
+  EXPECT_EQ(interrupt(pm), 0);
+}
+
+}  // namespace
+}  // namespace procman::test
