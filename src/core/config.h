@@ -37,14 +37,31 @@ struct Hook {
   SourcePos pos;
 };
 
-/// A jleahred/procman health check; later kinds (http, tcp, file) extend this.
+/// A periodic check of a running process (process-compose probe semantics).
+/// `health-check` is the liveness check (jleahred/procman: failing means the
+/// process is restarted per its policy); `readiness-check` gates "running".
 struct HealthCheck {
-  enum class Kind { Command, Folder };
+  enum class Kind {
+    Command,  ///< /bin/sh -c command, healthy when it exits 0 within timeout
+    Folder,   ///< healthy while some entry of `folder` changed within inactive_time
+    Http,     ///< GET url answers expect_status within timeout
+    Tcp,      ///< host:port accepts a connection within timeout
+    File,     ///< `path` exists
+  };
   Kind kind = Kind::Command;
-  std::string command;  ///< Kind::Command
-  Duration timeout{};   ///< Kind::Command, default 5s
-  std::string folder;   ///< Kind::Folder
-  Duration inactive_time{};  ///< Kind::Folder, default 300s
+  std::string command;          ///< Command
+  Duration timeout{};           ///< per attempt (Command, Http, Tcp); default 5s
+  std::string folder;           ///< Folder
+  Duration inactive_time{};     ///< Folder, default 300s
+  std::string url;              ///< Http
+  int expect_status = 200;      ///< Http
+  std::string host;             ///< Tcp
+  uint16_t port = 0;            ///< Tcp
+  std::string path;             ///< File
+  Duration initial_delay{};     ///< before the first attempt, counted from the start (default 0)
+  Duration period = std::chrono::seconds(10);  ///< between attempts
+  unsigned success_threshold = 1;  ///< consecutive successes to count as healthy/ready
+  unsigned failure_threshold = 3;  ///< consecutive failures to count as unhealthy
   SourcePos pos;
 };
 
@@ -73,9 +90,26 @@ enum class DepCondition {
   CompletedSuccessfully,  ///< a one-shot that exited with a success code
 };
 
+/// What a dependent waits for: another process (by id and condition), or an
+/// external condition polled until it holds (the wbbradley/procman kinds).
 struct Dependency {
-  std::string id;
+  enum class Kind {
+    Process,       ///< id + condition (process_exited = completed-successfully)
+    Url,           ///< GET target answers expect_status
+    Tcp,           ///< target "host:port" accepts a connection
+    Path,          ///< target exists
+    NotListening,  ///< target "host:port" refuses connections
+    NotExists,     ///< target does not exist
+    NotRunning,    ///< no process's command line matches target (a regex)
+  };
+  Kind kind = Kind::Process;
+  std::string id;  ///< Process
   DepCondition condition = DepCondition::Running;
+  std::string target;      ///< the url, host:port, path or pattern of the other kinds
+  int expect_status = 200;  ///< Url
+  Duration poll_interval = std::chrono::seconds(1);
+  Duration timeout = std::chrono::seconds(60);  ///< then the dependent fails; 0 = wait forever
+  bool retry = true;  ///< false: the first failed check fails the dependent
   SourcePos pos;
 };
 
@@ -106,7 +140,8 @@ struct ProcessConfig {
   std::optional<Hook> before;
   std::optional<Hook> init;
   std::optional<Hook> stop;
-  std::optional<HealthCheck> health_check;
+  std::optional<HealthCheck> health_check;     ///< liveness
+  std::optional<HealthCheck> readiness_check;  ///< gates `running` (and dependents)
   std::optional<Schedule> schedule;
   bool one_shot = false;
 

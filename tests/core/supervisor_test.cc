@@ -67,7 +67,10 @@ ProcessConfig proc(const std::string& id, const std::string& cmd = "sleep 100") 
 }
 
 Dependency dep(const std::string& id, DepCondition c = DepCondition::Running) {
-  return Dependency{id, c, {}};
+  Dependency d;
+  d.id = id;
+  d.condition = c;
+  return d;
 }
 
 class SupervisorTest : public ::testing::Test {
