@@ -34,6 +34,7 @@ const Strings kTopLevelKeys = {"uid", "file-format", "process", "template"};
 const Strings kProcessKeys = {
     "id", "apply-on", "fake", "one-shot", "command", "depends-on", "work-dir", "before", "init",
     "stop", "health-check", "schedule", "template",
+    "readiness-check",
     "env", "env-file", "restart", "success-exit-codes", "restart-delay", "start-limit",
     "stop-signal", "stop-timeout", "instances", "user", "group", "nice", "ionice", "umask",
     "limits", "meta", "deadline", "cron"};
@@ -99,7 +100,8 @@ class ProcessParser {
     } else if (!p.fake) {
       missing("command");
     }
-    if (const toml::node* n = get("depends-on")) p.depends_on = parse_depends_on(scope_, *n);
+    if (const toml::node* n = get("depends-on"))
+      p.depends_on = parse_depends_on(scope_, *n, config_dir_);
     out.depends_on = p.depends_on;
     if (const toml::node* n = get("work-dir")) {
       if (const std::string* dir = want_text(scope_, *n, "work-dir")) {
@@ -112,7 +114,10 @@ class ProcessParser {
     if (const toml::node* n = get("stop"))
       p.stop = parse_hook(scope_, *n, "stop", kStopHookTimeout);
     if (const toml::node* n = get("health-check")) {
-      p.health_check = parse_health_check(scope_, *n, config_dir_);
+      p.health_check = parse_health_check(scope_, *n, "health-check", config_dir_);
+    }
+    if (const toml::node* n = get("readiness-check")) {
+      p.readiness_check = parse_health_check(scope_, *n, "readiness-check", config_dir_);
     }
     if (const toml::node* n = get("schedule")) p.schedule = parse_schedule(scope_, *n);
     extensions(p);
@@ -365,6 +370,7 @@ void cross_check(const std::vector<Parsed>& parsed, Diags& diags) {
   std::map<std::pair<std::size_t, std::size_t>, SourcePos> edge_pos;
   for (const Parsed& p : parsed) {
     for (const Dependency& dep : p.depends_on) {
+      if (dep.kind != Dependency::Kind::Process) continue;  // probes name no process
       const std::string who = p.id ? fmt::format("process '{}'", *p.id) : "a process";
       if (p.id && dep.id == *p.id) {
         diags.error(dep.pos, fmt::format("process '{}' depends on itself", *p.id));

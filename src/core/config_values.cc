@@ -9,7 +9,9 @@
 #include <csignal>
 #include <cstdint>
 #include <limits>
+#include <regex>
 #include <set>
+#include <string_view>
 #include <utility>
 
 #include "core/command_line.h"
@@ -302,64 +304,288 @@ std::optional<Hook> parse_hook(Scope& s, const toml::node& n, const std::string&
   return hook;
 }
 
+namespace {
+
+/// One kind of health check: its key and the options that belong to it.
+struct CheckKind {
+  std::string key;
+  HealthCheck::Kind kind;
+  std::string noun;  ///< "a command check"
+  Strings keys;      ///< the kind key and its own options
+};
+
+const std::vector<CheckKind>& check_kinds() {
+  static const std::vector<CheckKind> kinds = {
+      {"command", HealthCheck::Kind::Command, "a command check", {"command", "timeout"}},
+      {"folder", HealthCheck::Kind::Folder, "a folder check", {"folder", "inactive-time"}},
+      {"http", HealthCheck::Kind::Http, "an http check", {"http", "status", "timeout"}},
+      {"tcp", HealthCheck::Kind::Tcp, "a tcp check", {"tcp", "timeout"}},
+      {"file", HealthCheck::Kind::File, "a file check", {"file"}},
+  };
+  return kinds;
+}
+
+// Options that belong to some kinds only; the rest apply to every kind.
+const Strings kCheckKindOptions = {"timeout", "inactive-time", "status"};
+const Strings kCheckKeys = {"command",
+                            "timeout",
+                            "folder",
+                            "inactive-time",
+                            "http",
+                            "status",
+                            "tcp",
+                            "file",
+                            "initial-delay",
+                            "period",
+                            "success-threshold",
+                            "failure-threshold"};
+constexpr int64_t kMaxThreshold = 1'000'000;
+
+bool contains(const Strings& v, const std::string& x) {
+  return std::find(v.begin(), v.end(), x) != v.end();
+}
+
+/// A key outside `allowed` (reported by check_keys) may well be a misspelt
+/// kind key, so "needs a kind" would only add noise.
+bool has_unknown_key(const toml::table& t, const Strings& allowed) {
+  return std::any_of(t.begin(), t.end(), [&](const auto& kv) {
+    return !contains(allowed, std::string(kv.first.str()));
+  });
+}
+
+/// "a", "a or b", "a, b or c" (`last` between the last two).
+std::string join(const Strings& items, const std::string& last) {
+  std::string out;
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    if (i > 0) out += i + 1 == items.size() ? " " + last + " " : ", ";
+    out += items[i];
+  }
+  return out;
+}
+
+Strings quoted(const Strings& items) {
+  Strings out;
+  for (const auto& i : items) out.push_back("'" + i + "'");
+  return out;
+}
+
+/// Why `text` is not an http(s) url ("must ...", "has ..."), or "".
+std::string url_problem(const std::string& text) {
+  std::size_t host = 0;
+  if (text.rfind("http://", 0) == 0) {
+    host = 7;
+  } else if (text.rfind("https://", 0) == 0) {
+    host = 8;
+  } else {
+    return fmt::format("must start with http:// or https://, not '{}'", text);
+  }
+  if (host == text.size() || text[host] == '/' || text[host] == ':') {
+    return fmt::format("has no host: '{}'", text);
+  }
+  if (text.find_first_of(" \t\r\n") != std::string::npos) {
+    return fmt::format("must not contain white space: '{}'", text);
+  }
+  return "";
+}
+
+/// Splits "host:port" or "[v6 address]:port"; the host comes without brackets.
+/// Returns why it cannot, or "".
+std::string split_host_port(const std::string& text, std::string* host, uint16_t* port) {
+  std::string port_text;
+  if (!text.empty() && text.front() == '[') {
+    const std::size_t close = text.find(']');
+    if (close == std::string::npos) return fmt::format("'{}' has no closing ']'", text);
+    *host = text.substr(1, close - 1);
+    if (close + 1 >= text.size() || text[close + 1] != ':') {
+      return fmt::format("expected \"[address]:port\", not '{}'", text);
+    }
+    port_text = text.substr(close + 2);
+  } else {
+    const std::size_t colon = text.rfind(':');
+    if (colon == std::string::npos) {
+      return fmt::format("expected \"host:port\" such as \"127.0.0.1:8080\", not '{}'", text);
+    }
+    *host = text.substr(0, colon);
+    if (host->find(':') != std::string::npos) {
+      return fmt::format("an IPv6 address needs brackets, such as \"[::1]:8080\", not '{}'", text);
+    }
+    port_text = text.substr(colon + 1);
+  }
+  if (host->empty()) return fmt::format("'{}' has no host", text);
+  const bool digits =
+      !port_text.empty() && port_text.size() <= 5 &&
+      std::all_of(port_text.begin(), port_text.end(), [](char c) { return c >= '0' && c <= '9'; });
+  const unsigned long value = digits ? std::stoul(port_text) : 0;
+  if (value < 1 || value > 65535) {
+    return fmt::format("the port must be 1..65535, not '{}'", port_text);
+  }
+  *port = static_cast<uint16_t>(value);
+  return "";
+}
+
+/// The kinds `option` belongs to, as "a command, http or tcp check".
+std::string kinds_taking(const std::string& option) {
+  Strings names;
+  std::string article;
+  for (const CheckKind& k : check_kinds()) {
+    if (!contains(k.keys, option)) continue;
+    if (article.empty()) article = k.noun.substr(0, k.noun.find(' '));
+    names.push_back(k.key);
+  }
+  return article + " " + join(names, "or") + " check";
+}
+
+/// initial-delay, period and the thresholds, which every kind takes.
+bool parse_check_schedule(Scope& s, const toml::table& t, const std::string& name,
+                          HealthCheck& hc) {
+  bool ok = true;
+  if (const toml::node* v = t.get("initial-delay")) {
+    auto d = want_duration(s, *v, name + ".initial-delay", false);
+    if (d) hc.initial_delay = *d;
+    ok = d.has_value();
+  }
+  if (const toml::node* v = t.get("period")) {
+    auto d = want_duration(s, *v, name + ".period", true);
+    if (d) hc.period = *d;
+    ok = ok && d.has_value();
+  }
+  if (const toml::node* v = t.get("success-threshold")) {
+    auto i = want_int(s, *v, name + ".success-threshold", 1, kMaxThreshold);
+    if (i) hc.success_threshold = static_cast<unsigned>(*i);
+    ok = ok && i.has_value();
+  }
+  if (const toml::node* v = t.get("failure-threshold")) {
+    auto i = want_int(s, *v, name + ".failure-threshold", 1, kMaxThreshold);
+    if (i) hc.failure_threshold = static_cast<unsigned>(*i);
+    ok = ok && i.has_value();
+  }
+  return ok;
+}
+
+}  // namespace
+
 std::optional<HealthCheck> parse_health_check(Scope& s, const toml::node& n,
+                                              const std::string& name,
                                               const std::string& config_dir) {
   HealthCheck hc;
   hc.pos = pos_of(n.source());
   hc.timeout = kHealthTimeout;
   hc.inactive_time = kInactiveTime;
   if (n.is_string()) {
-    const std::string* cmd = want_text(s, n, "health-check");
+    const std::string* cmd = want_text(s, n, name);
     if (cmd == nullptr) return std::nullopt;
     hc.command = *cmd;
     return hc;
   }
-  const toml::table* t =
-      want_table(s, n, "health-check",
-                 "a string, a table { command, timeout } or a table { folder, inactive-time }");
+  const toml::table* t = want_table(
+      s, n, name, "a command string or a table with one of command, folder, http, tcp or file");
   if (t == nullptr) return std::nullopt;
-  s.check_keys(*t, {"command", "timeout", "folder", "inactive-time"},
-               "in 'health-check' of " + s.label());
-  const toml::node* command = t->get("command");
-  const toml::node* timeout = t->get("timeout");
-  const toml::node* folder = t->get("folder");
-  const toml::node* inactive = t->get("inactive-time");
-  if ((command != nullptr || timeout != nullptr) && (folder != nullptr || inactive != nullptr)) {
-    s.error(n,
-            "'health-check' mixes a command check (command, timeout) with a folder check "
-            "(folder, inactive-time); use one");
+  s.check_keys(*t, kCheckKeys, fmt::format("in '{}' of {}", name, s.label()));
+
+  std::vector<const CheckKind*> present;
+  for (const CheckKind& k : check_kinds()) {
+    if (t->get(k.key) != nullptr) present.push_back(&k);
+  }
+  if (present.size() > 1) {
+    Strings parts;
+    for (const CheckKind* k : present) {
+      std::string keys;
+      for (const auto& key : k->keys) keys += (keys.empty() ? "" : ", ") + key;
+      parts.push_back(fmt::format("{} ({})", k->noun, keys));
+    }
+    std::string text = parts[0] + " with " + parts[1];
+    for (std::size_t i = 2; i < parts.size(); ++i) {
+      text += (i + 1 == parts.size() ? " and " : ", ") + parts[i];
+    }
+    s.error(n, fmt::format("'{}' mixes {}; use one", name, text));
     return std::nullopt;
   }
-  bool ok = true;
-  if (folder != nullptr || inactive != nullptr) {
-    hc.kind = HealthCheck::Kind::Folder;
-    if (folder == nullptr) {
-      s.error(n, "'health-check' needs a 'folder'");
-      ok = false;
-    } else if (const std::string* f = want_text(s, *folder, "health-check.folder")) {
-      hc.folder = resolve_path(config_dir, *f);
+  if (present.empty()) {
+    if (has_unknown_key(*t, kCheckKeys)) return std::nullopt;
+    // Options of one kind only name what is missing; otherwise list every kind.
+    std::vector<const CheckKind*> fitting;
+    bool has_option = false;
+    for (const CheckKind& k : check_kinds()) {
+      bool fits = true;
+      for (const std::string& option : kCheckKindOptions) {
+        if (t->get(option) == nullptr) continue;
+        has_option = true;
+        fits = fits && contains(k.keys, option);
+      }
+      if (fits) fitting.push_back(&k);
+    }
+    if (has_option && fitting.size() == 1) {
+      const std::string& noun = fitting[0]->noun;
+      s.error(n, fmt::format("'{}' needs {} '{}'", name, noun.substr(0, noun.find(' ')),
+                             fitting[0]->key));
     } else {
-      ok = false;
+      Strings keys;
+      for (const CheckKind& k : check_kinds()) keys.push_back(k.key);
+      s.error(n, fmt::format("'{}' needs one of {}", name, join(quoted(keys), "or")));
     }
-    if (inactive != nullptr) {
-      auto d = want_duration(s, *inactive, "health-check.inactive-time", true);
-      if (d) hc.inactive_time = *d;
-      ok = ok && d.has_value();
-    }
+    return std::nullopt;
+  }
+
+  const CheckKind& kind = *present[0];
+  hc.kind = kind.kind;
+  bool ok = true;
+  for (const auto& [k, v] : *t) {
+    const std::string key(k.str());
+    if (!contains(kCheckKindOptions, key) || contains(kind.keys, key)) continue;
+    s.error_at_key(k, v,
+                   fmt::format("'{}.{}' does not apply to {} (only to {})", name, key, kind.noun,
+                               kinds_taking(key)));
+    ok = false;
+  }
+
+  const std::string full = name + "." + kind.key;
+  const toml::node& value = *t->get(kind.key);
+  const std::string* text = want_text(s, value, full);
+  if (text == nullptr) {
+    ok = false;
   } else {
-    if (command == nullptr) {
-      s.error(n, "'health-check' needs a 'command' or a 'folder'");
-      return std::nullopt;
-    }
-    const std::string* cmd = want_text(s, *command, "health-check.command");
-    if (cmd != nullptr) hc.command = *cmd;
-    ok = cmd != nullptr;
-    if (timeout != nullptr) {
-      auto d = want_duration(s, *timeout, "health-check.timeout", true);
-      if (d) hc.timeout = *d;
-      ok = ok && d.has_value();
+    switch (kind.kind) {
+      case HealthCheck::Kind::Command:
+        hc.command = *text;
+        break;
+      case HealthCheck::Kind::Folder:
+        hc.folder = resolve_path(config_dir, *text);
+        break;
+      case HealthCheck::Kind::Http:
+        if (std::string why = url_problem(*text); !why.empty()) {
+          s.error(value, fmt::format("'{}' {}", full, why));
+          ok = false;
+        }
+        hc.url = *text;
+        break;
+      case HealthCheck::Kind::Tcp:
+        if (std::string why = split_host_port(*text, &hc.host, &hc.port); !why.empty()) {
+          s.error(value, fmt::format("'{}': {}", full, why));
+          ok = false;
+        }
+        break;
+      case HealthCheck::Kind::File:
+        hc.path = resolve_path(config_dir, *text);
+        break;
     }
   }
+  if (const toml::node* v = t->get("status"); v != nullptr && contains(kind.keys, "status")) {
+    auto code = want_int(s, *v, name + ".status", 100, 599);
+    if (code) hc.expect_status = static_cast<int>(*code);
+    ok = ok && code.has_value();
+  }
+  if (const toml::node* v = t->get("timeout"); v != nullptr && contains(kind.keys, "timeout")) {
+    auto d = want_duration(s, *v, name + ".timeout", true);
+    if (d) hc.timeout = *d;
+    ok = ok && d.has_value();
+  }
+  if (const toml::node* v = t->get("inactive-time");
+      v != nullptr && contains(kind.keys, "inactive-time")) {
+    auto d = want_duration(s, *v, name + ".inactive-time", true);
+    if (d) hc.inactive_time = *d;
+    ok = ok && d.has_value();
+  }
+  ok = parse_check_schedule(s, *t, name, hc) && ok;
   if (!ok) return std::nullopt;
   return hc;
 }
@@ -475,7 +701,195 @@ std::optional<LocalDateTime> parse_apply_on(Scope& s, const toml::node& n) {
   return t;
 }
 
-std::vector<Dependency> parse_depends_on(Scope& s, const toml::node& n) {
+namespace {
+
+/// The key that picks the kind of a depends-on table.
+struct DepKind {
+  std::string key;
+  Dependency::Kind kind;
+};
+
+const std::vector<DepKind>& dep_kinds() {
+  static const std::vector<DepKind> kinds = {
+      {"id", Dependency::Kind::Process},
+      {"process-exited", Dependency::Kind::Process},
+      {"url", Dependency::Kind::Url},
+      {"tcp", Dependency::Kind::Tcp},
+      {"path", Dependency::Kind::Path},
+      {"not-listening", Dependency::Kind::NotListening},
+      {"not-exists", Dependency::Kind::NotExists},
+      {"not-running", Dependency::Kind::NotRunning},
+  };
+  return kinds;
+}
+
+const Strings kDepKeys = {"id",         "condition",   "process-exited", "url",
+                          "code",       "tcp",         "path",           "not-listening",
+                          "not-exists", "not-running", "poll-interval",  "timeout",
+                          "retry"};
+const Strings kProbeOptions = {"poll-interval", "timeout", "retry"};
+const Strings kProbeKeys = {"url", "tcp", "path", "not-listening", "not-exists", "not-running"};
+
+/// Why `key` may not appear in a depends-on table of kind `kind_key`, or "".
+std::string misplaced_dep_option(const std::string& key, const std::string& kind_key) {
+  if (key == "condition" && kind_key != "id") {
+    return kind_key == "process-exited"
+               ? "'depends-on.condition' does not apply to process-exited (it always waits for "
+                 "completed-successfully)"
+               : fmt::format(
+                     "'depends-on.condition' does not apply to a {} probe (only to an "
+                     "'id' entry)",
+                     kind_key);
+  }
+  if (key == "code" && kind_key != "url") {
+    return fmt::format("'depends-on.code' does not apply to {} (only to a url probe)",
+                       kind_key == "id" ? "an 'id' entry" : "a " + kind_key + " entry");
+  }
+  if (contains(kProbeOptions, key) && !contains(kProbeKeys, kind_key)) {
+    return fmt::format("'depends-on.{}' does not apply to {} (only to the probes {})", key,
+                       kind_key == "id" ? "an 'id' entry" : "a " + kind_key + " entry",
+                       join(kProbeKeys, "and"));
+  }
+  return "";
+}
+
+/// The probe value of `dep` (kind key `key`) into dep.target; false after reporting.
+bool parse_probe_target(Scope& s, const toml::node& value, const std::string& key,
+                        const std::string& config_dir, Dependency& dep) {
+  const std::string full = "depends-on." + key;
+  const std::string* text = want_text(s, value, full);
+  if (text == nullptr) return false;
+  switch (dep.kind) {
+    case Dependency::Kind::Url:
+      if (std::string why = url_problem(*text); !why.empty()) {
+        s.error(value, fmt::format("'{}' {}", full, why));
+        return false;
+      }
+      dep.target = *text;
+      return true;
+    case Dependency::Kind::Tcp:
+    case Dependency::Kind::NotListening: {
+      std::string host;
+      uint16_t port = 0;
+      if (std::string why = split_host_port(*text, &host, &port); !why.empty()) {
+        s.error(value, fmt::format("'{}': {}", full, why));
+        return false;
+      }
+      dep.target = *text;
+      return true;
+    }
+    case Dependency::Kind::Path:
+    case Dependency::Kind::NotExists:
+      dep.target = resolve_path(config_dir, *text);
+      return true;
+    case Dependency::Kind::NotRunning:
+      try {
+        std::regex check(*text, std::regex::ECMAScript);
+      } catch (const std::regex_error& e) {
+        s.error(value, fmt::format("'{}' is not a valid regex: {}", full, e.what()));
+        return false;
+      }
+      dep.target = *text;
+      return true;
+    case Dependency::Kind::Process:
+      break;
+  }
+  return false;
+}
+
+/// A depends-on table; nullopt after reporting.
+std::optional<Dependency> parse_dep_table(Scope& s, const toml::node& item, const toml::table& t,
+                                          const std::string& config_dir) {
+  s.check_keys(t, kDepKeys, "in 'depends-on' of " + s.label());
+  std::vector<const DepKind*> present;
+  for (const DepKind& k : dep_kinds()) {
+    if (t.get(k.key) != nullptr) present.push_back(&k);
+  }
+  if (present.size() > 1) {
+    Strings keys;
+    for (const DepKind* k : present) keys.push_back(k->key);
+    s.error(item, fmt::format("'depends-on' entry mixes {}; use one kind per entry",
+                              join(quoted(keys), "and")));
+    return std::nullopt;
+  }
+  if (present.empty()) {
+    if (has_unknown_key(t, kDepKeys)) return std::nullopt;
+    Strings probes = {"process-exited"};
+    probes.insert(probes.end(), kProbeKeys.begin(), kProbeKeys.end());
+    s.error(item, fmt::format("'depends-on' entry needs an 'id' or one of {}",
+                              join(quoted(probes), "or")));
+    return std::nullopt;
+  }
+  const DepKind& kind = *present[0];
+  Dependency dep;
+  dep.pos = pos_of(item.source());
+  dep.kind = kind.kind;
+  bool ok = true;
+  for (const auto& [k, v] : t) {
+    if (std::string why = misplaced_dep_option(std::string(k.str()), kind.key); !why.empty()) {
+      s.error_at_key(k, v, why);
+      ok = false;
+    }
+  }
+  const toml::node& value = *t.get(kind.key);
+  if (kind.key == "id") {
+    if (const std::string* id = want_text(s, value, "depends-on")) {
+      dep.id = *id;
+    } else {
+      ok = false;
+    }
+    if (const toml::node* c = t.get("condition")) {
+      auto i = want_choice(s, *c, "depends-on.condition", kConditions, "dependency condition");
+      if (i) dep.condition = static_cast<DepCondition>(*i);
+      ok = ok && i.has_value();
+    }
+  } else if (kind.key == "process-exited") {
+    if (const std::string* id = want_text(s, value, "depends-on.process-exited")) {
+      dep.id = *id;
+      dep.condition = DepCondition::CompletedSuccessfully;
+    } else {
+      ok = false;
+    }
+  } else {
+    ok = parse_probe_target(s, value, kind.key, config_dir, dep) && ok;
+    if (const toml::node* v = t.get("code"); v != nullptr && kind.key == "url") {
+      auto code = want_int(s, *v, "depends-on.code", 100, 599);
+      if (code) dep.expect_status = static_cast<int>(*code);
+      ok = ok && code.has_value();
+    }
+    if (const toml::node* v = t.get("poll-interval")) {
+      auto d = want_duration(s, *v, "depends-on.poll-interval", true);
+      if (d) dep.poll_interval = *d;
+      ok = ok && d.has_value();
+    }
+    if (const toml::node* v = t.get("timeout")) {
+      auto d = want_duration(s, *v, "depends-on.timeout", false);
+      if (d) dep.timeout = *d;
+      ok = ok && d.has_value();
+    }
+    if (const toml::node* v = t.get("retry")) {
+      auto r = want_bool(s, *v, "depends-on.retry");
+      if (r) dep.retry = *r;
+      ok = ok && r.has_value();
+    }
+  }
+  if (!ok) return std::nullopt;
+  return dep;
+}
+
+/// What makes two entries the same, as "depends on X twice" names it.
+std::string dep_identity(const Dependency& d) {
+  if (d.kind == Dependency::Kind::Process) return "'" + d.id + "'";
+  for (const DepKind& k : dep_kinds()) {
+    if (k.kind == d.kind) return fmt::format("{} '{}'", k.key, d.target);
+  }
+  return "'" + d.target + "'";
+}
+
+}  // namespace
+
+std::vector<Dependency> parse_depends_on(Scope& s, const toml::node& n,
+                                         const std::string& config_dir) {
   std::vector<Dependency> out;
   const auto* arr = n.as_array();
   if (arr == nullptr) {
@@ -484,35 +898,27 @@ std::vector<Dependency> parse_depends_on(Scope& s, const toml::node& n) {
   }
   std::set<std::string> seen;
   for (const toml::node& item : *arr) {
-    Dependency dep;
-    dep.pos = pos_of(item.source());
-    const toml::node* id_node = &item;
+    std::optional<Dependency> dep;
     if (const auto* t = item.as_table()) {
-      s.check_keys(*t, {"id", "condition"}, "in 'depends-on' of " + s.label());
-      id_node = t->get("id");
-      if (id_node == nullptr) {
-        s.error(item, "'depends-on' entry needs an 'id'");
-        continue;
+      dep = parse_dep_table(s, item, *t, config_dir);
+    } else if (item.is_string()) {
+      if (const std::string* id = want_text(s, item, "depends-on")) {
+        dep.emplace();
+        dep->pos = pos_of(item.source());
+        dep->id = *id;
       }
-      if (const toml::node* c = t->get("condition")) {
-        auto i = want_choice(s, *c, "depends-on.condition", kConditions, "dependency condition");
-        if (!i) continue;
-        dep.condition = static_cast<DepCondition>(*i);
-      }
-    } else if (!item.is_string()) {
-      s.error(item, fmt::format("'depends-on' items must be ids (strings) or tables "
-                                "{{ id, condition }}, not {}",
+    } else {
+      s.error(item, fmt::format("'depends-on' items must be ids (strings) or tables such as "
+                                "{{ id, condition }} or {{ url }}, not {}",
                                 type_name(item)));
+    }
+    if (!dep) continue;
+    const std::string identity = dep_identity(*dep);
+    if (!seen.insert(identity).second) {
+      s.error(item, fmt::format("depends on {} twice", identity));
       continue;
     }
-    const std::string* id = want_text(s, *id_node, "depends-on");
-    if (id == nullptr) continue;
-    dep.id = *id;
-    if (!seen.insert(dep.id).second) {
-      s.error(item, fmt::format("depends on '{}' twice", dep.id));
-      continue;
-    }
-    out.push_back(std::move(dep));
+    out.push_back(std::move(*dep));
   }
   return out;
 }

@@ -1,5 +1,5 @@
 // Parsers of the individual values of a [[process]] table: signals, rlimits,
-// ionice, umask, command, hooks, health checks, schedule, apply-on,
+// ionice, umask, command, hooks, health and readiness checks, schedule, apply-on,
 // depends-on, string maps (env, meta), restart-delay and start-limit.
 // Internal to the config parser; the public interface is config_parser.h.
 //
@@ -47,10 +47,16 @@ std::optional<Command> parse_command(Scope& s, const toml::node& n);
 std::optional<Hook> parse_hook(Scope& s, const toml::node& n, const std::string& name,
                                Duration default_timeout);
 
-/// health-check: a command string, a table { command, timeout } (default 5s), or
-/// a table { folder, inactive-time } (default 300s), never a mix. A relative
-/// folder is resolved against `config_dir`.
+/// health-check / readiness-check (`name`): a command string (timeout 5s) or a
+/// table with exactly one kind key: { command, timeout }, { folder,
+/// inactive-time } (300s), { http, status, timeout }, { tcp, timeout } or
+/// { file }, plus initial-delay (0), period (> 0, 10s), success-threshold and
+/// failure-threshold (>= 1; 1 and 3). A kind-specific option of another kind
+/// is an error. A relative folder or file is resolved against `config_dir`;
+/// an http url must start with http:// or https://, a tcp address is
+/// "host:port" or "[v6]:port" with a port 1..65535.
 std::optional<HealthCheck> parse_health_check(Scope& s, const toml::node& n,
+                                              const std::string& name,
                                               const std::string& config_dir);
 
 /// schedule: a table { start-time, stop-time, week-days }; times are TOML
@@ -62,9 +68,16 @@ std::optional<Schedule> parse_schedule(Scope& s, const toml::node& n);
 /// apply-on: a local date-time (no UTC offset), as TOML or as a string.
 std::optional<LocalDateTime> parse_apply_on(Scope& s, const toml::node& n);
 
-/// depends-on: an array of ids or tables { id, condition }; an id listed twice
-/// is an error. Whether the ids exist is checked later, across processes.
-std::vector<Dependency> parse_depends_on(Scope& s, const toml::node& n);
+/// depends-on: an array of ids, tables { id, condition }, tables
+/// { process-exited = id } (Kind::Process, completed-successfully), or probe
+/// tables with exactly one of url (+ code), tcp, path, not-listening,
+/// not-exists, not-running, each probe with poll-interval (> 0), timeout (0 =
+/// forever) and retry. Relative paths are resolved against `config_dir`; a
+/// not-running pattern must compile as an ECMAScript regex. The same process
+/// or the same probe listed twice is an error. Whether the ids exist is
+/// checked later, across processes.
+std::vector<Dependency> parse_depends_on(Scope& s, const toml::node& n,
+                                         const std::string& config_dir);
 
 /// A table `name` of key = scalar, as text. With `env_names` (env) keys must be
 /// environment variable names and dates are refused; otherwise (meta) any key

@@ -80,6 +80,18 @@ std::string_view hook_name(HookKind k) {
   return "?";
 }
 
+std::string_view check_role_name(CheckRole r) {
+  switch (r) {
+    case CheckRole::Liveness:
+      return "health check";
+    case CheckRole::Readiness:
+      return "readiness check";
+    case CheckRole::Dependency:
+      return "dependency check";
+  }
+  return "check";
+}
+
 std::string_view admin_goal_name(AdminGoal g) {
   switch (g) {
     case AdminGoal::Auto:
@@ -130,6 +142,16 @@ struct Supervisor::Unit {
   bool in_window = false;     ///< the schedule window was open at the last look
   bool tick_due = false;      ///< cron: a tick fired and its run has not ended
   bool deadline_hit = false;  ///< stopping because it ran past `deadline`
+  // Checks. check_token changes whenever attempts in flight become stale.
+  uint64_t check_token = 1;
+  unsigned live_failures = 0;
+  unsigned ready_successes = 0;
+  bool ready_passed = false;
+  bool live_in_flight = false;
+  bool ready_in_flight = false;
+  std::vector<char> dep_ok;         ///< per depends-on entry: the probe held
+  std::vector<char> dep_in_flight;  ///< per depends-on entry
+  MonoTime probing_since{};         ///< first probe of this wait, for dependency timeouts
   int wrapper_pid = -1;       ///< pid-file / podman-cid: the launching shell
   MonoTime started_at{};
   MonoTime running_since{};
@@ -227,11 +249,13 @@ void Supervisor::rebuild_graph() {
     if (vit == versions_.end()) continue;
     for (const auto* v : vit->second)
       for (const auto& d : v->depends_on)
-        if (seen.insert(d.id).second) dependents_[d.id].push_back(u.get());
+        if (d.kind == Dependency::Kind::Process && seen.insert(d.id).second)
+          dependents_[d.id].push_back(u.get());
   }
 }
 
 void Supervisor::forget(Unit& u) {
+  stop_checks(u);
   for (int slot = 0; slot < kSlotCount; ++slot) disarm(u, static_cast<TimerSlot>(slot));
   if (u.st.pid > 0) by_pid_.erase(u.st.pid);
   if (u.wrapper_pid > 0) by_pid_.erase(u.wrapper_pid);
@@ -431,12 +455,37 @@ bool Supervisor::dep_satisfied(const Dependency& d) const {
   return true;
 }
 
-std::string Supervisor::unmet_dependency(const Unit& u) const {
+static std::string describe_dependency(const Dependency& d) {
+  switch (d.kind) {
+    case Dependency::Kind::Process:
+      return fmt::format("{} ({})", d.id, condition_name(d.condition));
+    case Dependency::Kind::Url:
+      return fmt::format("{} to answer {}", d.target, d.expect_status);
+    case Dependency::Kind::Tcp:
+      return fmt::format("{} to accept connections", d.target);
+    case Dependency::Kind::Path:
+      return fmt::format("{} to exist", d.target);
+    case Dependency::Kind::NotListening:
+      return fmt::format("{} to stop listening", d.target);
+    case Dependency::Kind::NotExists:
+      return fmt::format("{} to disappear", d.target);
+    case Dependency::Kind::NotRunning:
+      return fmt::format("no process matching '{}'", d.target);
+  }
+  return "?";
+}
+
+std::string Supervisor::unmet_dependency(const Unit& u, bool for_start) const {
   const ProcessConfig* eff = effective(u);
   if (!eff) return {};
-  for (const auto& d : eff->depends_on)
-    if (!dep_satisfied(d))
-      return fmt::format("waiting for {} ({})", d.id, condition_name(d.condition));
+  for (std::size_t i = 0; i < eff->depends_on.size(); ++i) {
+    const Dependency& d = eff->depends_on[i];
+    if (d.kind == Dependency::Kind::Process) {
+      if (!dep_satisfied(d)) return "waiting for " + describe_dependency(d);
+    } else if (for_start && (i >= u.dep_ok.size() || !u.dep_ok[i])) {
+      return "waiting for " + describe_dependency(d);
+    }
+  }
   return {};
 }
 
@@ -448,7 +497,9 @@ bool Supervisor::dependents_active(const Unit& u) const {
     const ProcessConfig* cfg = d->running ? d->running.get() : effective(*d);
     if (!cfg) continue;
     for (const auto& dep : cfg->depends_on)
-      if (dep.id == u.st.id && needs_live_dependency(dep.condition)) return true;
+      if (dep.kind == Dependency::Kind::Process && dep.id == u.st.id &&
+          needs_live_dependency(dep.condition))
+        return true;
   }
   return false;
 }
@@ -588,16 +639,19 @@ void Supervisor::reconcile(Unit& u) {
     case State::Stopped:
     case State::Pending: {
       if (!up) {
+        stop_checks(u);
         if (u.st.state != State::Stopped) set_state(u, State::Stopped, "no longer wanted");
         if (u.st.removed) forget(u);
         return;
       }
-      std::string unmet = unmet_dependency(u);
+      std::string unmet = unmet_dependency(u, true);
       if (unmet.empty()) {
         begin_start(u);
-      } else if (u.st.state != State::Pending || u.st.sub_state != unmet) {
-        set_state(u, State::Pending, unmet, unmet);
+        return;
       }
+      if (u.st.state != State::Pending || u.st.sub_state != unmet)
+        set_state(u, State::Pending, unmet, unmet);
+      if (!u.timer_at[kProbeTimer]) probe_dependencies(u);
       return;
     }
     case State::ExitedOk:
@@ -617,11 +671,13 @@ void Supervisor::reconcile(Unit& u) {
       if (!u.wait_over) return;
       u.wait_over = false;
       u.from_backoff = u.st.state == State::Backoff;
-      std::string unmet = unmet_dependency(u);
-      if (unmet.empty())
+      std::string unmet = unmet_dependency(u, true);
+      if (unmet.empty()) {
         begin_start(u);
-      else
+      } else {
         set_state(u, State::Pending, unmet, unmet);
+        enqueue(u);  // the pending branch starts the probes
+      }
       return;
     }
     case State::Before:
@@ -695,6 +751,20 @@ void Supervisor::on_timer() {
 }
 
 void Supervisor::fire(Unit& u, TimerSlot slot) {
+  if (slot == kLivenessTimer) {
+    if ((u.st.state == State::Running || u.st.state == State::Init) && !u.live_in_flight)
+      start_check(u, CheckRole::Liveness);
+    return;
+  }
+  if (slot == kReadinessTimer) {
+    if (u.st.state == State::Init && u.st.sub_state == "readiness" && !u.ready_in_flight)
+      start_check(u, CheckRole::Readiness);
+    return;
+  }
+  if (slot == kProbeTimer) {
+    if (u.st.state == State::Pending) probe_dependencies(u);
+    return;
+  }
   if (slot == kDeadlineTimer) {
     if (!is_active(u.st.state) || u.st.state == State::Stopping) return;
     u.deadline_hit = true;
@@ -781,6 +851,14 @@ void Supervisor::begin_start(Unit& u) {
   u.sent_kill = false;
   u.started_at = now;
   u.running_since = MonoTime{};
+  stop_checks(u);
+  u.live_failures = 0;
+  u.ready_successes = 0;
+  u.ready_passed = false;
+  u.st.health.clear();
+  u.st.health_detail.clear();
+  std::fill(u.dep_ok.begin(), u.dep_ok.end(), 0);
+  u.probing_since = MonoTime{};
   u.st.start_usec = to_usec(clock_.wall());
   if (eff->before) {
     set_state(u, State::Before, "running the before command");
@@ -827,6 +905,8 @@ void Supervisor::main_known(Unit& u) {
   disarm(u, kStateTimer);
   // The maximum run time counts from the start, hooks included.
   if (cfg.deadline) arm(u, kDeadlineTimer, u.started_at + *cfg.deadline);
+  // A slow starter is never judged before its initial delay.
+  if (cfg.health_check) arm(u, kLivenessTimer, u.started_at + cfg.health_check->initial_delay);
   if (cfg.init) {
     set_state(u, State::Init, fmt::format("pid {} started, running the init command", u.st.pid));
     std::string error;
@@ -838,8 +918,145 @@ void Supervisor::main_known(Unit& u) {
     arm(u, kStateTimer, clock_.now() + cfg.init->timeout);
     return;
   }
+  became_ready(u, fmt::format("pid {} started", u.st.pid));
+}
+
+void Supervisor::became_ready(Unit& u, std::string reason) {
+  const ProcessConfig& cfg = *u.running;
+  if (cfg.readiness_check && !u.ready_passed) {
+    // Not running (and dependents keep waiting) until the readiness check passes.
+    set_state(u, State::Init, reason + ", waiting for the readiness check", "readiness");
+    const MonoTime first = u.started_at + cfg.readiness_check->initial_delay;
+    arm(u, kReadinessTimer, std::max(first, clock_.now()));
+    return;
+  }
   u.running_since = clock_.now();
-  set_state(u, State::Running, fmt::format("pid {} started", u.st.pid));
+  set_state(u, State::Running, std::move(reason));
+}
+
+void Supervisor::start_check(Unit& u, CheckRole role, std::size_t dep_index) {
+  const ProcessConfig& cfg = u.running ? *u.running : *effective(u);
+  CheckRequest req{role, dep_index, u.check_token};
+  const HealthCheck* check = nullptr;
+  const Dependency* dep = nullptr;
+  switch (role) {
+    case CheckRole::Liveness:
+      check = &*cfg.health_check;
+      u.live_in_flight = true;
+      break;
+    case CheckRole::Readiness:
+      check = &*cfg.readiness_check;
+      u.ready_in_flight = true;
+      break;
+    case CheckRole::Dependency:
+      dep = &cfg.depends_on[dep_index];
+      u.dep_in_flight[dep_index] = 1;
+      break;
+  }
+  fx_.run_check(u.st, req, check, dep, cfg);
+}
+
+void Supervisor::probe_dependencies(Unit& u) {
+  const ProcessConfig* eff = effective(u);
+  if (!eff) return;
+  const auto& deps = eff->depends_on;
+  u.dep_ok.resize(deps.size(), 0);
+  u.dep_in_flight.resize(deps.size(), 0);
+  const MonoTime now = clock_.now();
+  if (u.probing_since == MonoTime{}) {
+    // A new wait: probe what applies now, and time it from now.
+    u.probing_since = now;
+    u.running = std::make_shared<ProcessConfig>(*eff);
+  }
+  std::optional<Duration> next;
+  for (std::size_t i = 0; i < deps.size(); ++i) {
+    if (deps[i].kind == Dependency::Kind::Process || u.dep_ok[i]) continue;
+    if (!u.dep_in_flight[i]) start_check(u, CheckRole::Dependency, i);
+    if (!next || deps[i].poll_interval < *next) next = deps[i].poll_interval;
+  }
+  if (next) arm(u, kProbeTimer, now + *next);
+}
+
+void Supervisor::stop_checks(Unit& u) {
+  ++u.check_token;  // whatever is in flight answers too late
+  disarm(u, kLivenessTimer);
+  disarm(u, kReadinessTimer);
+  disarm(u, kProbeTimer);
+  const bool any = u.live_in_flight || u.ready_in_flight ||
+                   std::any_of(u.dep_in_flight.begin(), u.dep_in_flight.end(), [](char c) { return c; });
+  u.live_in_flight = u.ready_in_flight = false;
+  std::fill(u.dep_in_flight.begin(), u.dep_in_flight.end(), 0);
+  if (any) fx_.cancel_checks(u.st);
+}
+
+void Supervisor::on_check_done(const std::string& name, const CheckRequest& req, bool ok,
+                               const std::string& detail) {
+  Unit* u = find_unit(name);
+  if (!u || req.token != u->check_token || !u->running) return;
+  const ProcessConfig& cfg = *u->running;
+  const MonoTime now = clock_.now();
+  switch (req.role) {
+    case CheckRole::Liveness: {
+      u->live_in_flight = false;
+      if ((u->st.state != State::Running && u->st.state != State::Init) || !cfg.health_check) break;
+      const HealthCheck& hc = *cfg.health_check;
+      u->st.health_detail = detail;
+      dirty_ = true;
+      if (ok) {
+        u->live_failures = 0;
+        u->st.health = "healthy";
+      } else if (++u->live_failures >= hc.failure_threshold) {
+        u->st.health = "unhealthy";
+        // Stopped, and its whole group confirmed gone, before the policy restarts it.
+        u->pending_failure =
+            fmt::format("health check failed {} times in a row: {}", u->live_failures, detail);
+        begin_stop(*u, AfterStop::AttemptFailed, u->pending_failure);
+        break;
+      }
+      arm(*u, kLivenessTimer, now + hc.period);
+      break;
+    }
+    case CheckRole::Readiness: {
+      u->ready_in_flight = false;
+      if (u->st.state != State::Init || u->st.sub_state != "readiness" || !cfg.readiness_check) break;
+      const HealthCheck& rc = *cfg.readiness_check;
+      if (ok && ++u->ready_successes >= rc.success_threshold) {
+        u->ready_passed = true;
+        became_ready(*u, "readiness check passed: " + detail);
+        break;
+      }
+      if (!ok) {
+        u->ready_successes = 0;
+        u->st.status_text = "not ready yet: " + detail;
+        dirty_ = true;
+      }
+      arm(*u, kReadinessTimer, now + rc.period);
+      break;
+    }
+    case CheckRole::Dependency: {
+      if (req.dep_index >= u->dep_in_flight.size()) break;
+      u->dep_in_flight[req.dep_index] = 0;
+      if (u->st.state != State::Pending || req.dep_index >= cfg.depends_on.size()) break;
+      const Dependency& d = cfg.depends_on[req.dep_index];
+      if (ok) {
+        u->dep_ok[req.dep_index] = 1;
+        enqueue(*u);
+        break;
+      }
+      const bool timed_out = d.timeout.count() > 0 && now - u->probing_since >= d.timeout;
+      if (!d.retry || timed_out) {
+        stop_checks(*u);
+        u->st.failure_reason =
+            !d.retry ? fmt::format("dependency check failed (retry = false): {}: {}", describe_dependency(d), detail)
+                     : fmt::format("dependency timed out after {}: {}: {}", format_duration(d.timeout),
+                                   describe_dependency(d), detail);
+        u->st.result = "dependency";
+        set_state(*u, State::Failed, u->st.failure_reason);
+      }
+      break;
+    }
+  }
+  drain();
 }
 
 void Supervisor::on_main_pid(const std::string& name, int pid, int pgid, uint64_t start_time) {
@@ -879,8 +1096,7 @@ void Supervisor::on_hook_done(const std::string& name, HookKind kind, const Hook
       if (u->st.state != State::Init) break;
       disarm(*u, kStateTimer);
       if (r.ok) {
-        u->running_since = clock_.now();
-        set_state(*u, State::Running, "init command succeeded");
+        became_ready(*u, "init command succeeded");
       } else {
         u->pending_failure = "init command " + what;
         begin_stop(*u, AfterStop::AttemptFailed, u->pending_failure);
@@ -901,6 +1117,7 @@ void Supervisor::on_hook_done(const std::string& name, HookKind kind, const Hook
 // ---------------------------------------------------------------- stopping
 
 void Supervisor::begin_stop(Unit& u, AfterStop then, std::string reason) {
+  stop_checks(u);
   const State s = u.st.state;
   if (s == State::Stopping) {
     // A later, stronger reason wins (removal and shutdown beat a restart).
@@ -957,6 +1174,7 @@ void Supervisor::send_stop_signal(Unit& u) {
 }
 
 void Supervisor::finish_stop(Unit& u) {
+  stop_checks(u);
   disarm(u, kStateTimer);
   disarm(u, kDeadlineTimer);
   if (u.st.pid > 0) by_pid_.erase(u.st.pid);
@@ -1050,6 +1268,7 @@ void Supervisor::main_exited(Unit& u, const ExitInfo& exit) {
   // restart, so a new start never overlaps the old one.
   disarm(u, kStateTimer);
   disarm(u, kDeadlineTimer);
+  stop_checks(u);
   if (u.st.state == State::Init) fx_.cancel_hook(u.st, HookKind::Init);
   if (u.st.state == State::Starting) fx_.cancel_main_pid_watch(u.st);
   u.pending_exit = exit;

@@ -54,6 +54,18 @@ struct SpawnOutcome {
   std::string error;        ///< precise reason when !ok ("exec \"x\": No such file or directory")
 };
 
+/// Which periodic check an attempt belongs to.
+enum class CheckRole { Liveness, Readiness, Dependency };
+std::string_view check_role_name(CheckRole r);
+
+/// One attempt of a check. `token` tells a late answer from a current one:
+/// results whose token is no longer current are ignored.
+struct CheckRequest {
+  CheckRole role = CheckRole::Liveness;
+  std::size_t dep_index = 0;  ///< Dependency: index in depends-on
+  uint64_t token = 0;
+};
+
 /// What the admin asked for, on top of the config.
 enum class AdminGoal { Auto, Started, Stopped };
 std::string_view admin_goal_name(AdminGoal g);
@@ -98,6 +110,9 @@ struct UnitStatus {
   std::string result;
   std::optional<LocalDateTime> last_tick;  ///< cron: the latest tick already handled
   unsigned ticks_skipped = 0;              ///< cron: ticks that found the previous run still going
+  /// Liveness: "" (no check or not checked yet), "healthy", "unhealthy".
+  std::string health;
+  std::string health_detail;  ///< what the last check said
 };
 
 class Effects {
@@ -114,6 +129,14 @@ class Effects {
   /// For pid-file / podman-cid: find the real pid; report through on_main_pid / on_main_pid_failed.
   virtual void watch_main_pid(const UnitStatus& unit, const ProcessConfig& cfg) = 0;
   virtual void cancel_main_pid_watch(const UnitStatus& unit) = 0;
+  /// Start one attempt of a health/readiness check (`check`) or of a
+  /// dependency probe (`dep`); exactly one of the two is set. The answer comes
+  /// later through Supervisor::on_check_done, never from inside this call;
+  /// the effect enforces the attempt's timeout and answers "timed out".
+  virtual void run_check(const UnitStatus& unit, const CheckRequest& req, const HealthCheck* check,
+                         const Dependency* dep, const ProcessConfig& cfg) = 0;
+  /// Abandon every attempt in flight for this unit (its answers are ignored anyway).
+  virtual void cancel_checks(const UnitStatus& unit) = 0;
   /// Send `sig` to the unit's whole process group (and its main pid if outside it).
   virtual void signal(const UnitStatus& unit, int sig) = 0;
   /// Whether any process of this group still exists.
@@ -154,6 +177,8 @@ class Supervisor {
   void on_hook_done(const std::string& unit, HookKind kind, const HookResult& result);
   void on_main_pid(const std::string& unit, int pid, int pgid, uint64_t start_time);
   void on_main_pid_failed(const std::string& unit, const std::string& reason);
+  void on_check_done(const std::string& unit, const CheckRequest& req, bool ok,
+                     const std::string& detail);
   /// Some process died: units waiting for the rest of their group re-check it.
   void on_group_change();
   /// Deadlines due at clock.now() fire.
@@ -195,13 +220,20 @@ class Supervisor {
 
  private:
   struct Unit;
-  enum TimerSlot { kStateTimer, kDeadlineTimer, kSlotCount };
+  enum TimerSlot { kStateTimer, kDeadlineTimer, kLivenessTimer, kReadinessTimer, kProbeTimer, kSlotCount };
 
   Unit* find_unit(std::string_view name) const;
   const ProcessConfig* effective(const Unit& u) const;
   bool wants_up(const Unit& u) const;
   bool dep_satisfied(const Dependency& d) const;
-  std::string unmet_dependency(const Unit& u) const;
+  /// The first dependency that keeps it from running, "" if none. Probe
+  /// dependencies gate starting only (`for_start`); a running process is not
+  /// stopped when a probe stops holding.
+  std::string unmet_dependency(const Unit& u, bool for_start = false) const;
+  void start_check(Unit& u, CheckRole role, std::size_t dep_index = 0);
+  void probe_dependencies(Unit& u);
+  void stop_checks(Unit& u);
+  void became_ready(Unit& u, std::string reason);
   std::string inactive_reason(const Unit& u) const;
   bool dependents_active(const Unit& u) const;
 

@@ -72,6 +72,72 @@ std::string hook_text(const core::Hook& h) {
   return fmt::format("{} (timeout {})", h.command, core::format_duration(h.timeout));
 }
 
+/// A health or readiness check: what it probes, then how often and how many in a row count.
+std::string check_text(const core::HealthCheck& h) {
+  using K = core::HealthCheck::Kind;
+  const std::string timeout = core::format_duration(h.timeout);
+  std::string out;
+  switch (h.kind) {
+    case K::Command:
+      out = fmt::format("{} (timeout {})", h.command, timeout);
+      break;
+    case K::Folder:
+      out = fmt::format("folder {} inactive for {}", h.folder,
+                        core::format_duration(h.inactive_time));
+      break;
+    case K::Http:
+      out = fmt::format("http {} -> {} (timeout {})", h.url, h.expect_status, timeout);
+      break;
+    case K::Tcp: {
+      const bool v6 = h.host.find(':') != std::string::npos;
+      out = fmt::format("tcp {}{}{}:{} (timeout {})", v6 ? "[" : "", h.host, v6 ? "]" : "", h.port,
+                        timeout);
+      break;
+    }
+    case K::File:
+      out = fmt::format("file {} exists", h.path);
+      break;
+  }
+  out += fmt::format("; every {}", core::format_duration(h.period));
+  if (h.initial_delay > core::Duration::zero())
+    out += fmt::format(" (first after {})", core::format_duration(h.initial_delay));
+  out += fmt::format(", pass after {}, fail after {} in a row", h.success_threshold,
+                     h.failure_threshold);
+  return out;
+}
+
+std::string dependency_text(const core::Dependency& d) {
+  using K = core::Dependency::Kind;
+  std::string what;
+  switch (d.kind) {
+    case K::Process:
+      return fmt::format("{} ({})", d.id, condition_name(d.condition));
+    case K::Url:
+      what = fmt::format("url {} -> {}", d.target, d.expect_status);
+      break;
+    case K::Tcp:
+      what = "tcp " + d.target;
+      break;
+    case K::Path:
+      what = "path " + d.target;
+      break;
+    case K::NotListening:
+      what = "not-listening " + d.target;
+      break;
+    case K::NotExists:
+      what = "not-exists " + d.target;
+      break;
+    case K::NotRunning:
+      what = "not-running /" + d.target + "/";
+      break;
+  }
+  const std::string timeout = d.timeout == core::Duration::zero()
+                                  ? "no timeout"
+                                  : "timeout " + core::format_duration(d.timeout);
+  return fmt::format("{} (poll {}, {}{})", what, core::format_duration(d.poll_interval), timeout,
+                     d.retry ? "" : ", no retry");
+}
+
 /// One version of a process, as `check` shows it.
 void describe(const core::ProcessConfig& p, bool effective, const core::LocalDateTime& now) {
   std::string when = p.apply_on ? "apply-on " + core::format_local_datetime(*p.apply_on) : "no apply-on";
@@ -92,19 +158,15 @@ void describe(const core::ProcessConfig& p, bool effective, const core::LocalDat
   if (p.instances > 1) row("instances", fmt::format("{} ({}@0 .. {}@{})", p.instances, p.id, p.id, p.instances - 1));
   if (!p.depends_on.empty()) {
     std::string deps;
-    for (const auto& d : p.depends_on) deps += (deps.empty() ? "" : ", ") + d.id + " (" + condition_name(d.condition) + ")";
+    for (const auto& d : p.depends_on) deps += (deps.empty() ? "" : ", ") + dependency_text(d);
     row("depends-on", deps);
   }
   if (p.work_dir) row("work-dir", *p.work_dir);
   if (p.before) row("before", hook_text(*p.before));
   if (p.init) row("init", hook_text(*p.init));
   if (p.stop) row("stop", hook_text(*p.stop));
-  if (p.health_check) {
-    const auto& h = *p.health_check;
-    row("health-check", h.kind == core::HealthCheck::Kind::Command
-                            ? fmt::format("{} (timeout {})", h.command, core::format_duration(h.timeout))
-                            : fmt::format("folder {} inactive for {}", h.folder, core::format_duration(h.inactive_time)));
-  }
+  if (p.health_check) row("health-check", check_text(*p.health_check));
+  if (p.readiness_check) row("readiness-check", check_text(*p.readiness_check));
   if (p.schedule) {
     const auto& s = *p.schedule;
     row("schedule", fmt::format("{}-{} {}{}", core::format_time_of_day(s.start.value_or(core::TimeOfDay{0})),

@@ -11,6 +11,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <limits>
@@ -191,6 +192,15 @@ int Daemon::run() {
   pid_inotify_ = loop_.add_inotify(pid_dir_, IN_CLOSE_WRITE | IN_MOVED_TO, [this](const inotify_event& ev) {
     if (ev.len > 0) on_pid_file(ev.name);
   });
+  prober_ = std::make_unique<os::Prober>(loop_);
+  // Checks answered without waiting (files, folders, /proc) are still answered
+  // from the loop, never from inside the supervisor's own call.
+  deliver_ = loop_.add_timer(0, [this] {
+    auto batch = std::move(immediate_);
+    immediate_.clear();
+    for (auto& [id, r] : batch) finish_check(id, r.ok, r.detail);
+  });
+  deliver_.set_enabled(false);
   // Every dispatch ends here: re-arm the one timer, persist, notice the end.
   post_ = loop_.add_post([this] { after_event(); });
 
@@ -404,6 +414,13 @@ void Daemon::on_sigchld() {
 }
 
 void Daemon::on_reaped(pid_t pid, const core::ExitInfo& exit) {
+  if (auto c = check_pids_.find(pid); c != check_pids_.end()) {
+    const uint64_t id = c->second;
+    check_pids_.erase(c);
+    const bool ok = exit.known && !exit.signaled && exit.code == 0;
+    finish_check(id, ok, ok ? "command exited with code 0" : "command " + core::describe_exit(exit));
+    return;
+  }
   if (auto h = hooks_.find(pid); h != hooks_.end()) {
     Hook hook = h->second;
     hooks_.erase(h);
@@ -681,6 +698,158 @@ void Daemon::on_podman_inspect_exit(PodmanWatch& w, const core::ExitInfo& exit) 
   }
   const pid_t pgid = getpgid(static_cast<pid_t>(pid));
   sup_->on_main_pid(unit, static_cast<int>(pid), pgid > 0 ? pgid : static_cast<int>(pid), *start);
+}
+
+// ---------------------------------------------------------------- checks
+
+namespace {
+
+/// "host:port" or "[v6]:port".
+bool split_host_port(const std::string& target, std::string& host, uint16_t& port) {
+  auto colon = target.rfind(':');
+  if (colon == std::string::npos || colon + 1 >= target.size()) return false;
+  host = target.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  char* end = nullptr;
+  long p = std::strtol(target.c_str() + colon + 1, &end, 10);
+  if (*end != '\0' || p < 1 || p > 65535 || host.empty()) return false;
+  port = static_cast<uint16_t>(p);
+  return true;
+}
+
+}  // namespace
+
+void Daemon::deliver_later(uint64_t attempt, os::ProbeResult r) {
+  immediate_.emplace_back(attempt, std::move(r));
+  deliver_.set_time(1);  // in the past: the next loop iteration
+}
+
+void Daemon::finish_check(uint64_t attempt, bool ok, const std::string& detail) {
+  auto it = attempts_.find(attempt);
+  if (it == attempts_.end()) return;  // cancelled
+  CheckAttempt a = std::move(it->second);
+  attempts_.erase(it);
+  if (a.timeout) {
+    a.timeout.set_enabled(false);
+    graveyard_.push_back(std::move(a.timeout));
+  }
+  if (a.pid > 0) check_pids_.erase(a.pid);
+  if (a.invert) ok = !ok;
+  sup_->on_check_done(a.unit, a.req, ok, detail);
+}
+
+void Daemon::run_check(const core::UnitStatus& unit, const core::CheckRequest& req,
+                       const core::HealthCheck* check, const core::Dependency* dep,
+                       const core::ProcessConfig& cfg) {
+  const uint64_t id = next_attempt_++;
+  CheckAttempt& a = attempts_[id];
+  a.unit = unit.name;
+  a.req = req;
+  auto on_probe = [this, id](const os::ProbeResult& r) { finish_check(id, r.ok, r.detail); };
+  using HK = core::HealthCheck::Kind;
+  using DK = core::Dependency::Kind;
+  std::string host;
+  uint16_t port = 0;
+  if (check) {
+    switch (check->kind) {
+      case HK::Command: {
+        Io& io = io_for(unit.name);
+        std::string err;
+        os::unique_fd out_fd = io.out ? io.out->open_child_end(&err) : os::unique_fd();
+        os::unique_fd err_fd = io.err ? io.err->open_child_end(&err) : os::unique_fd();
+        os::SpawnRequest sr;
+        sr.argv = {"/bin/sh", "-c", check->command};
+        sr.env = build_env(unit, cfg, &err);
+        sr.env.push_back(fmt::format("PROCMAN_CHECK={}", core::check_role_name(req.role)));
+        if (unit.pid > 0) sr.env.push_back(fmt::format("PROCMAN_MAIN_PID={}", unit.pid));
+        sr.work_dir = work_dir_for(cfg);
+        sr.stdout_fd = out_fd.get();
+        sr.stderr_fd = err_fd.get();
+        sr.user = cfg.user;
+        sr.group = cfg.group;
+        os::SpawnResult r = os::spawn(sr);
+        if (!r.error.empty()) {
+          deliver_later(id, {false, "cannot run the check: " + r.error});
+          return;
+        }
+        a.pid = r.pid;
+        check_pids_[r.pid] = id;
+        const auto deadline = os::EventLoop::now_usec() +
+                              static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(check->timeout).count());
+        const pid_t pid = r.pid;
+        const std::string text = "command timed out after " + core::format_duration(check->timeout);
+        a.timeout = loop_.add_timer(deadline, [this, id, pid, text] {
+          os::signal_group(pid, SIGKILL);  // reaped later, and ignored
+          check_pids_.erase(pid);
+          finish_check(id, false, text);
+        });
+        return;
+      }
+      case HK::Folder:
+        deliver_later(id, os::check_folder_active(check->folder, check->inactive_time, wall()));
+        return;
+      case HK::File:
+        deliver_later(id, os::check_file_exists(check->path));
+        return;
+      case HK::Http:
+        a.probe = prober_->http_get(check->url, check->expect_status, check->timeout, on_probe);
+        return;
+      case HK::Tcp:
+        a.probe = prober_->tcp_connect(check->host, check->port, check->timeout, on_probe);
+        return;
+    }
+  }
+  if (dep) {
+    // One attempt never outlasts the poll interval by much, and never hangs.
+    const auto attempt_timeout = std::clamp<core::Duration>(dep->poll_interval, std::chrono::seconds(1),
+                                                            std::chrono::seconds(10));
+    switch (dep->kind) {
+      case DK::Url:
+        a.probe = prober_->http_get(dep->target, dep->expect_status, attempt_timeout, on_probe);
+        return;
+      case DK::Tcp:
+      case DK::NotListening:
+        if (!split_host_port(dep->target, host, port)) {
+          deliver_later(id, {false, "not a host:port: " + dep->target});
+          return;
+        }
+        a.invert = dep->kind == DK::NotListening;
+        a.probe = prober_->tcp_connect(host, port, attempt_timeout, on_probe);
+        return;
+      case DK::Path:
+        deliver_later(id, os::check_file_exists(dep->target));
+        return;
+      case DK::NotExists:
+        deliver_later(id, os::check_not_exists(dep->target));
+        return;
+      case DK::NotRunning:
+        deliver_later(id, os::check_not_running(dep->target));
+        return;
+      case DK::Process:
+        break;
+    }
+  }
+  attempts_.erase(id);
+}
+
+void Daemon::cancel_checks(const core::UnitStatus& unit) {
+  for (auto it = attempts_.begin(); it != attempts_.end();) {
+    if (it->second.unit != unit.name) {
+      ++it;
+      continue;
+    }
+    CheckAttempt& a = it->second;
+    if (a.probe) prober_->cancel(*a.probe);
+    if (a.pid > 0) {
+      os::signal_group(a.pid, SIGKILL);
+      check_pids_.erase(a.pid);
+    }
+    if (a.timeout) {
+      a.timeout.set_enabled(false);
+      graveyard_.push_back(std::move(a.timeout));
+    }
+    it = attempts_.erase(it);
+  }
 }
 
 // ---------------------------------------------------------------- signals to children

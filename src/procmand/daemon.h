@@ -14,6 +14,7 @@
 #include "os/event_loop.h"
 #include "os/files.h"
 #include "os/output.h"
+#include "os/probe.h"
 #include "os/unique_fd.h"
 #include "procmand/console.h"
 
@@ -47,6 +48,10 @@ class Daemon final : public core::Effects, public core::Clock {
   void cancel_hook(const core::UnitStatus& unit, core::HookKind kind) override;
   void watch_main_pid(const core::UnitStatus& unit, const core::ProcessConfig& cfg) override;
   void cancel_main_pid_watch(const core::UnitStatus& unit) override;
+  void run_check(const core::UnitStatus& unit, const core::CheckRequest& req,
+                 const core::HealthCheck* check, const core::Dependency* dep,
+                 const core::ProcessConfig& cfg) override;
+  void cancel_checks(const core::UnitStatus& unit) override;
   void signal(const core::UnitStatus& unit, int sig) override;
   bool group_alive(const core::UnitStatus& unit) override;
   void transition(const core::UnitStatus& unit, core::State from, std::string_view reason) override;
@@ -73,6 +78,16 @@ class Daemon final : public core::Effects, public core::Clock {
     pid_t inspect_pid = -1;
     os::unique_fd inspect_capture;
   };
+  /// One check attempt in flight: a prober request, or a command's pid with its timeout.
+  struct CheckAttempt {
+    std::string unit;
+    core::CheckRequest req;
+    bool invert = false;  ///< not-listening: a failed connect is the success
+    std::optional<os::Prober::Id> probe;
+    pid_t pid = -1;
+    std::string timeout_text;
+    os::EventSource timeout;
+  };
   struct Adopted {
     os::unique_fd pidfd;
     os::EventSource source;
@@ -93,6 +108,8 @@ class Daemon final : public core::Effects, public core::Clock {
   void on_podman_launcher_exit(PodmanWatch& w, const core::ExitInfo& exit);
   void on_podman_inspect_exit(PodmanWatch& w, const core::ExitInfo& exit);
   void watch_adopted(const core::UnitStatus& unit);
+  void finish_check(uint64_t attempt, bool ok, const std::string& detail);
+  void deliver_later(uint64_t attempt, os::ProbeResult r);
   void retire(Adopted a);
   /// Watches a live member of an adopted process group until it exits.
   void watch_member(pid_t pid);
@@ -121,6 +138,12 @@ class Daemon final : public core::Effects, public core::Clock {
   std::map<std::string, PodmanWatch> podman_;     ///< unit -> watch
   std::map<pid_t, std::string> podman_pids_;      ///< launcher or inspect pid -> unit
   std::map<pid_t, Adopted> adopted_;
+  std::unique_ptr<os::Prober> prober_;
+  uint64_t next_attempt_ = 1;
+  std::map<uint64_t, CheckAttempt> attempts_;
+  std::map<pid_t, uint64_t> check_pids_;  ///< command checks in flight
+  std::vector<std::pair<uint64_t, os::ProbeResult>> immediate_;  ///< answered on the next iteration
+  os::EventSource deliver_;
   std::map<pid_t, Adopted> member_watch_;  ///< members of adopted groups outliving their main
 
   std::vector<os::EventSource> graveyard_;  ///< sources to release after the current dispatch

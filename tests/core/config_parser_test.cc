@@ -69,6 +69,11 @@ ProcessConfig parse_web(std::string_view body) {
   return r.config->processes[0];
 }
 
+// Parses web() with `command = "x"` on line 5 and `line` on line 6.
+ParseResult parse_line6(std::string_view line) {
+  return parse(web("command = \"x\"\n" + std::string(line)));
+}
+
 // ---------------------------------------------------------------------------
 // Top level
 
@@ -459,8 +464,8 @@ TEST(ConfigParser, DependsOnTypeErrors) {
   EXPECT_TRUE(OnlyError(parse(web("command = \"x\"\ndepends-on = \"db\"")), 6, 14,
                         "'depends-on' must be an array of ids, not a string"));
   EXPECT_TRUE(OnlyError(parse(web("command = \"x\"\ndepends-on = [1]")), 6, 15,
-                        "'depends-on' items must be ids (strings) or tables { id, condition }, "
-                        "not an integer"));
+                        "'depends-on' items must be ids (strings) or tables such as "
+                        "{ id, condition } or { url }, not an integer"));
   EXPECT_TRUE(OnlyError(parse(web("command = \"x\"\ndepends-on = [{ condition = \"started\" }]")),
                         6, 15, "'depends-on' entry needs an 'id'"));
   EXPECT_TRUE(OnlyError(parse(web("command = \"x\"\ndepends-on = [\"\"]")), 6, 15,
@@ -610,6 +615,262 @@ depends-on = [{ id = "db", condition = "completed-successfully" }]
   EXPECT_TRUE(OnlyError(r, 14, 15, "'db' is not a one-shot"));
 }
 
+TEST(ConfigParser, DependsOnProbesWithTheirDefaults) {
+  ProcessConfig p = parse_web(R"toml(command = "x"
+depends-on = [
+  { url = "http://127.0.0.1:8080/health" },
+  { url = "https://example.org/", code = 204 },
+  { tcp = "localhost:5432" },
+  { path = "run/db.sock" },
+  { not-listening = "[::1]:8080" },
+  { not-exists = "/tmp/lock" },
+  { not-running = "^old-server( |$)" },
+])toml");
+  const auto& d = p.depends_on;
+  ASSERT_EQ(d.size(), 7u);
+  EXPECT_EQ(d[0].kind, Dependency::Kind::Url);
+  EXPECT_EQ(d[0].target, "http://127.0.0.1:8080/health");
+  EXPECT_EQ(d[0].expect_status, 200);
+  EXPECT_EQ(d[0].pos.line, 7u);
+  EXPECT_EQ(d[0].pos.column, 3u);
+  EXPECT_EQ(d[1].kind, Dependency::Kind::Url);
+  EXPECT_EQ(d[1].expect_status, 204);
+  EXPECT_EQ(d[2].kind, Dependency::Kind::Tcp);
+  EXPECT_EQ(d[2].target, "localhost:5432");
+  EXPECT_EQ(d[3].kind, Dependency::Kind::Path);
+  EXPECT_EQ(d[3].target, "/etc/procman/run/db.sock");
+  EXPECT_EQ(d[4].kind, Dependency::Kind::NotListening);
+  EXPECT_EQ(d[4].target, "[::1]:8080");
+  EXPECT_EQ(d[5].kind, Dependency::Kind::NotExists);
+  EXPECT_EQ(d[5].target, "/tmp/lock");
+  EXPECT_EQ(d[6].kind, Dependency::Kind::NotRunning);
+  EXPECT_EQ(d[6].target, "^old-server( |$)");
+  for (const Dependency& dep : d) {
+    EXPECT_TRUE(dep.id.empty());
+    EXPECT_EQ(dep.poll_interval, 1s);
+    EXPECT_EQ(dep.timeout, 60s);
+    EXPECT_TRUE(dep.retry);
+  }
+}
+
+TEST(ConfigParser, DependsOnProbeOptions) {
+  ProcessConfig p = parse_web(R"(command = "x"
+depends-on = [
+  { tcp = "db:5432", poll-interval = "250ms", timeout = "2m", retry = false },
+  { not-exists = "lock", timeout = "0" },
+])");
+  ASSERT_EQ(p.depends_on.size(), 2u);
+  EXPECT_EQ(p.depends_on[0].poll_interval, 250ms);
+  EXPECT_EQ(p.depends_on[0].timeout, 2min);
+  EXPECT_FALSE(p.depends_on[0].retry);
+  EXPECT_EQ(p.depends_on[1].target, "/etc/procman/lock");
+  EXPECT_EQ(p.depends_on[1].timeout, 0s) << "0 waits forever";
+  EXPECT_TRUE(p.depends_on[1].retry);
+}
+
+TEST(ConfigParser, ProbesMixWithProcessDependencies) {
+  ParseResult r = parse(file(R"([[process]]
+id = "db"
+command = "x"
+[[process]]
+id = "web"
+command = "y"
+depends-on = ["db", { url = "http://localhost/", code = 200 }, { id = "db2", condition = "started" }]
+[[process]]
+id = "db2"
+command = "z"
+)"));
+  ASSERT_TRUE(r.config) << dump(r.errors);
+  const auto& d = r.config->processes[1].depends_on;
+  ASSERT_EQ(d.size(), 3u);
+  EXPECT_EQ(d[0].kind, Dependency::Kind::Process);
+  EXPECT_EQ(d[0].id, "db");
+  EXPECT_EQ(d[1].kind, Dependency::Kind::Url);
+  EXPECT_EQ(d[2].kind, Dependency::Kind::Process);
+  EXPECT_EQ(d[2].condition, DepCondition::Started);
+}
+
+TEST(ConfigParser, ProbesAreNotProcessReferences) {
+  // A probe target that looks like an id (even the process's own) is not
+  // checked against the ids, nor part of the cycle check.
+  ParseResult r = parse(file(R"([[process]]
+id = "a"
+command = "x"
+depends-on = [{ path = "a" }, { not-running = "b" }, { tcp = "b:1" }]
+[[process]]
+id = "b"
+command = "x"
+depends-on = ["a"]
+)"));
+  EXPECT_TRUE(r.config) << dump(r.errors);
+}
+
+TEST(ConfigParser, ProcessExitedWaitsForSuccessfulCompletion) {
+  ParseResult r = parse(file(R"([[process]]
+id = "migrate"
+command = "x"
+one-shot = true
+[[process]]
+id = "web"
+command = "y"
+depends-on = [{ process-exited = "migrate" }]
+)"));
+  ASSERT_TRUE(r.config) << dump(r.errors);
+  const auto& d = r.config->processes[1].depends_on;
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0].kind, Dependency::Kind::Process);
+  EXPECT_EQ(d[0].id, "migrate");
+  EXPECT_EQ(d[0].condition, DepCondition::CompletedSuccessfully);
+  EXPECT_EQ(d[0].pos.line, 10u);
+  EXPECT_EQ(d[0].pos.column, 15u);
+}
+
+TEST(ConfigParser, ProcessExitedIsCheckedLikeAnIdReference) {
+  ParseResult not_one_shot = parse(file(R"([[process]]
+id = "db"
+command = "x"
+[[process]]
+id = "web"
+command = "y"
+depends-on = [{ process-exited = "db" }]
+)"));
+  EXPECT_TRUE(OnlyError(not_one_shot, 9, 15,
+                        "process 'web' waits for 'db' to complete, but 'db' is not a one-shot"));
+
+  ParseResult unknown = parse(file(R"([[process]]
+id = "migrate"
+command = "x"
+one-shot = true
+[[process]]
+id = "web"
+command = "y"
+depends-on = [{ process-exited = "migrat" }]
+)"));
+  EXPECT_TRUE(OnlyError(unknown, 10, 15,
+                        "process 'web' depends on unknown process 'migrat' (did you mean "
+                        "'migrate'?)"));
+
+  EXPECT_TRUE(OnlyError(
+      parse(web("command = \"x\"\none-shot = true\ndepends-on = [{ process-exited = \"web\" }]")),
+      7, 15, "process 'web' depends on itself"));
+  EXPECT_TRUE(OnlyError(parse_line6("depends-on = [{ process-exited = \"\" }]"), 6, 34,
+                        "'depends-on.process-exited' is empty"));
+}
+
+TEST(ConfigParser, ProcessExitedTakesPartInCycleDetection) {
+  ParseResult r = parse(file(R"([[process]]
+id = "a"
+command = "x"
+one-shot = true
+depends-on = [{ process-exited = "b" }]
+[[process]]
+id = "b"
+command = "x"
+one-shot = true
+depends-on = ["a"]
+)"));
+  EXPECT_TRUE(OnlyError(r, 7, 15, "dependency cycle: a -> b -> a"));
+}
+
+TEST(ConfigParser, DependsOnTheSameThingTwiceIsAnError) {
+  ParseResult r = parse(web(R"(command = "x"
+depends-on = [{ tcp = "db:5432" }, { tcp = "db:5432", timeout = "5s" }, { not-listening = "db:5432" }])"));
+  EXPECT_TRUE(OnlyError(r, 6, 36, "process 'web': depends on tcp 'db:5432' twice"));
+
+  ParseResult paths = parse_line6("depends-on = [{ path = \"a/./b\" }, { path = \"a/b\" }]");
+  EXPECT_TRUE(OnlyError(paths, 6, 35, "depends on path '/etc/procman/a/b' twice"));
+
+  ParseResult ids = parse(file(R"([[process]]
+id = "db"
+command = "x"
+one-shot = true
+[[process]]
+id = "web"
+command = "y"
+depends-on = ["db", { process-exited = "db" }]
+)"));
+  EXPECT_TRUE(OnlyError(ids, 10, 21, "process 'web': depends on 'db' twice"));
+}
+
+TEST(ConfigParser, DependsOnEntryMixingKindsNamesThem) {
+  EXPECT_TRUE(OnlyError(parse_line6("depends-on = [{ url = \"http://h\", tcp = \"h:1\" }]"), 6, 15,
+                        "'depends-on' entry mixes 'url' and 'tcp'; use one kind per entry"));
+  EXPECT_TRUE(OnlyError(parse_line6("depends-on = [{ id = \"a\", process-exited = \"a\" }]"), 6, 15,
+                        "'depends-on' entry mixes 'id' and 'process-exited'"));
+  EXPECT_TRUE(OnlyError(
+      parse_line6("depends-on = [{ path = \"p\", not-exists = \"p\", not-running = \"p\" }]"), 6,
+      15, "'depends-on' entry mixes 'path', 'not-exists' and 'not-running'"));
+}
+
+TEST(ConfigParser, DependsOnEntryWithoutAKindListsTheKinds) {
+  EXPECT_TRUE(OnlyError(parse_line6("depends-on = [{ timeout = \"1s\" }]"), 6, 15,
+                        "'depends-on' entry needs an 'id' or one of 'process-exited', 'url', "
+                        "'tcp', 'path', 'not-listening', 'not-exists' or 'not-running'"));
+}
+
+TEST(ConfigParser, DependsOnOptionsThatDoNotFitTheKind) {
+  EXPECT_TRUE(OnlyError(parse_line6("depends-on = [{ tcp = \"h:1\", code = 200 }]"), 6, 30,
+                        "'depends-on.code' does not apply to a tcp entry (only to a url probe)"));
+  EXPECT_TRUE(OnlyError(
+      parse_line6("depends-on = [{ url = \"http://h\", condition = \"started\" }]"), 6, 35,
+      "'depends-on.condition' does not apply to a url probe (only to an 'id' entry)"));
+  EXPECT_TRUE(OnlyError(
+      parse_line6("depends-on = [{ process-exited = \"a\", condition = \"started\" }]"), 6, 39,
+      "'depends-on.condition' does not apply to process-exited (it always waits for "
+      "completed-successfully)"));
+  EXPECT_TRUE(OnlyError(parse_line6("depends-on = [{ id = \"a\", timeout = \"1s\" }]"), 6, 27,
+                        "'depends-on.timeout' does not apply to an 'id' entry (only to the probes "
+                        "url, tcp, path, not-listening, not-exists and not-running)"));
+  EXPECT_TRUE(OnlyError(parse_line6("depends-on = [{ process-exited = \"a\", retry = false }]"), 6,
+                        39, "'depends-on.retry' does not apply to a process-exited entry"));
+  EXPECT_TRUE(OnlyError(parse_line6("depends-on = [{ id = \"a\", poll-interval = \"1s\" }]"), 6, 27,
+                        "'depends-on.poll-interval' does not apply to an 'id' entry"));
+}
+
+TEST(ConfigParser, DependsOnProbeValueErrors) {
+  struct Case {
+    const char* entry;
+    uint32_t column;
+    const char* message;
+  };
+  // Each entry starts at column 15 of line 6; `column` is where the error is.
+  const Case cases[] = {
+      {"{ url = \"localhost:80\" }", 23,
+       "'depends-on.url' must start with http:// or https://, not 'localhost:80'"},
+      {"{ url = \"http://\" }", 23, "'depends-on.url' has no host: 'http://'"},
+      {"{ url = \"http://h\", code = 600 }", 42,
+       "'depends-on.code' must be between 100 and 599, not 600"},
+      {"{ tcp = \"nohost\" }", 23, "'depends-on.tcp': expected \"host:port\""},
+      {"{ tcp = \"h:99999\" }", 23, "'depends-on.tcp': the port must be 1..65535, not '99999'"},
+      {"{ not-listening = \":80\" }", 33, "'depends-on.not-listening': ':80' has no host"},
+      {"{ path = \"\" }", 24, "'depends-on.path' is empty"},
+      {"{ not-exists = 3 }", 30, "'depends-on.not-exists' must be a string, not an integer"},
+      {"{ not-running = \"(unclosed\" }", 31, "'depends-on.not-running' is not a valid regex: "},
+      {"{ not-running = \"[z-a]\" }", 31, "'depends-on.not-running' is not a valid regex: "},
+      {"{ tcp = \"h:1\", poll-interval = \"0\" }", 46,
+       "'depends-on.poll-interval' must be greater than 0"},
+      {"{ tcp = \"h:1\", timeout = \"forever\" }", 40, "'depends-on.timeout': "},
+      {"{ tcp = \"h:1\", retry = \"no\" }", 38,
+       "'depends-on.retry' must be a boolean, not a string"},
+  };
+  for (const Case& c : cases) {
+    EXPECT_TRUE(OnlyError(parse_line6(std::string("depends-on = [") + c.entry + "]"), 6, c.column,
+                          c.message))
+        << c.entry;
+  }
+}
+
+TEST(ConfigParser, DependsOnUnknownKeySuggestsTheClosest) {
+  EXPECT_TRUE(OnlyError(parse_line6("depends-on = [{ url = \"http://h\", cod = 200 }]"), 6, 35,
+                        "unknown key 'cod' in 'depends-on' of process 'web' (did you mean "
+                        "'code'?)"));
+  EXPECT_TRUE(OnlyError(parse_line6("depends-on = [{ process_exited = \"db\" }]"), 6, 17,
+                        "unknown key 'process_exited' in 'depends-on' of process 'web' (did you "
+                        "mean 'process-exited'?)"));
+  EXPECT_TRUE(OnlyError(parse_line6("depends-on = [{ tcp = \"h:1\", poll_interval = \"1s\" }]"), 6,
+                        30, "(did you mean 'poll-interval'?)"));
+}
+
 // ---------------------------------------------------------------------------
 // work-dir, env-file
 
@@ -725,7 +986,11 @@ TEST(ConfigParser, HealthCheckErrors) {
       parse(web("command = \"x\"\nhealth-check = { command = \"c\", folder = \"f\" }")), 6, 16,
       "'health-check' mixes a command check (command, timeout) with a folder check"));
   EXPECT_TRUE(OnlyError(parse(web("command = \"x\"\nhealth-check = { timeout = \"1s\" }")), 6, 16,
-                        "'health-check' needs a 'command' or a 'folder'"));
+                        "'health-check' needs one of 'command', 'folder', 'http', 'tcp' or "
+                        "'file'"));
+  EXPECT_TRUE(OnlyError(parse(web("command = \"x\"\nhealth-check = { comand = \"c\" }")), 6, 18,
+                        "unknown key 'comand' in 'health-check' of process 'web' (did you mean "
+                        "'command'?)"));
   EXPECT_TRUE(OnlyError(parse(web("command = \"x\"\nhealth-check = { inactive-time = \"1s\" }")), 6,
                         16, "'health-check' needs a 'folder'"));
   EXPECT_TRUE(OnlyError(
@@ -734,6 +999,252 @@ TEST(ConfigParser, HealthCheckErrors) {
   EXPECT_TRUE(OnlyError(parse(web("command = \"x\"\nhealth-check = { folder = \"f\", inactive_time "
                                   "= \"1s\" }")),
                         6, 32, "(did you mean 'inactive-time'?)"));
+}
+
+TEST(ConfigParser, HealthCheckGetsTheDefaultTimings) {
+  for (const char* check : {"health-check = \"c\"", "health-check = { command = \"c\" }",
+                            "health-check = { folder = \"f\" }"}) {
+    ProcessConfig p = parse_web(std::string("command = \"x\"\n") + check);
+    ASSERT_TRUE(p.health_check) << check;
+    EXPECT_EQ(p.health_check->initial_delay, 0s) << check;
+    EXPECT_EQ(p.health_check->period, 10s) << check;
+    EXPECT_EQ(p.health_check->success_threshold, 1u) << check;
+    EXPECT_EQ(p.health_check->failure_threshold, 3u) << check;
+    EXPECT_FALSE(p.readiness_check) << check;
+  }
+}
+
+TEST(ConfigParser, HealthCheckTimingsAreTakenByEveryKind) {
+  ProcessConfig p = parse_web(R"(command = "x"
+[process.health-check]
+tcp = "localhost:5432"
+initial-delay = "30s"
+period = "2s"
+success-threshold = 2
+failure-threshold = 5)");
+  ASSERT_TRUE(p.health_check);
+  EXPECT_EQ(p.health_check->kind, HealthCheck::Kind::Tcp);
+  EXPECT_EQ(p.health_check->initial_delay, 30s);
+  EXPECT_EQ(p.health_check->period, 2s);
+  EXPECT_EQ(p.health_check->success_threshold, 2u);
+  EXPECT_EQ(p.health_check->failure_threshold, 5u);
+  EXPECT_EQ(p.health_check->pos.line, 6u);
+
+  ProcessConfig q = parse_web(
+      "command = \"x\"\nhealth-check = { folder = \"f\", initial-delay = \"0\", period = \"1m\" }");
+  ASSERT_TRUE(q.health_check);
+  EXPECT_EQ(q.health_check->initial_delay, 0s);
+  EXPECT_EQ(q.health_check->period, 1min);
+}
+
+TEST(ConfigParser, HealthCheckHttpForm) {
+  ProcessConfig p = parse_web(
+      "command = \"x\"\nhealth-check = { http = \"http://127.0.0.1:8080/health\", status = 204, "
+      "timeout = \"2s\" }");
+  ASSERT_TRUE(p.health_check);
+  EXPECT_EQ(p.health_check->kind, HealthCheck::Kind::Http);
+  EXPECT_EQ(p.health_check->url, "http://127.0.0.1:8080/health");
+  EXPECT_EQ(p.health_check->expect_status, 204);
+  EXPECT_EQ(p.health_check->timeout, 2s);
+
+  ProcessConfig q = parse_web("command = \"x\"\nhealth-check = { http = \"https://example.org\" }");
+  ASSERT_TRUE(q.health_check);
+  EXPECT_EQ(q.health_check->url, "https://example.org");
+  EXPECT_EQ(q.health_check->expect_status, 200);
+  EXPECT_EQ(q.health_check->timeout, 5s);
+}
+
+TEST(ConfigParser, HealthCheckTcpFormSplitsHostAndPort) {
+  ProcessConfig p = parse_web("command = \"x\"\nhealth-check = { tcp = \"db.local:5432\" }");
+  ASSERT_TRUE(p.health_check);
+  EXPECT_EQ(p.health_check->kind, HealthCheck::Kind::Tcp);
+  EXPECT_EQ(p.health_check->host, "db.local");
+  EXPECT_EQ(p.health_check->port, 5432);
+  EXPECT_EQ(p.health_check->timeout, 5s);
+
+  ProcessConfig q =
+      parse_web("command = \"x\"\nhealth-check = { tcp = \"[::1]:65535\", timeout = \"1s\" }");
+  ASSERT_TRUE(q.health_check);
+  EXPECT_EQ(q.health_check->host, "::1");
+  EXPECT_EQ(q.health_check->port, 65535);
+  EXPECT_EQ(q.health_check->timeout, 1s);
+}
+
+TEST(ConfigParser, HealthCheckFileIsResolvedAgainstTheConfigDirectory) {
+  ProcessConfig p = parse_web("command = \"x\"\nhealth-check = { file = \"run/./ready\" }");
+  ASSERT_TRUE(p.health_check);
+  EXPECT_EQ(p.health_check->kind, HealthCheck::Kind::File);
+  EXPECT_EQ(p.health_check->path, "/etc/procman/run/ready");
+  EXPECT_EQ(parse_web("command = \"x\"\nhealth-check = { file = \"/tmp/ok\" }").health_check->path,
+            "/tmp/ok");
+}
+
+TEST(ConfigParser, ReadinessCheckTakesTheSameShapes) {
+  ProcessConfig p = parse_web("command = \"x\"\nreadiness-check = \"test -e /tmp/up\"");
+  ASSERT_TRUE(p.readiness_check);
+  EXPECT_FALSE(p.health_check);
+  EXPECT_EQ(p.readiness_check->kind, HealthCheck::Kind::Command);
+  EXPECT_EQ(p.readiness_check->command, "test -e /tmp/up");
+  EXPECT_EQ(p.readiness_check->timeout, 5s);
+  EXPECT_EQ(p.readiness_check->period, 10s);
+
+  ProcessConfig q = parse_web(R"(command = "x"
+health-check = { tcp = "localhost:80", failure-threshold = 1 }
+[process.readiness-check]
+http = "http://localhost:80/ready"
+initial-delay = "5s"
+period = "500ms"
+success-threshold = 3)");
+  ASSERT_TRUE(q.health_check);
+  ASSERT_TRUE(q.readiness_check);
+  EXPECT_EQ(q.health_check->kind, HealthCheck::Kind::Tcp);
+  EXPECT_EQ(q.health_check->failure_threshold, 1u);
+  EXPECT_EQ(q.readiness_check->kind, HealthCheck::Kind::Http);
+  EXPECT_EQ(q.readiness_check->url, "http://localhost:80/ready");
+  EXPECT_EQ(q.readiness_check->initial_delay, 5s);
+  EXPECT_EQ(q.readiness_check->period, 500ms);
+  EXPECT_EQ(q.readiness_check->success_threshold, 3u);
+  EXPECT_EQ(q.readiness_check->pos.line, 7u);
+
+  ProcessConfig f = parse_web("command = \"x\"\nreadiness-check = { folder = \"hb\" }");
+  ASSERT_TRUE(f.readiness_check);
+  EXPECT_EQ(f.readiness_check->folder, "/etc/procman/hb");
+}
+
+TEST(ConfigParser, HealthCheckMixingKindsNamesBoth) {
+  EXPECT_TRUE(OnlyError(
+      parse_line6("health-check = { http = \"http://h\", tcp = \"h:1\" }"), 6, 16,
+      "process 'web': 'health-check' mixes an http check (http, status, timeout) with a tcp "
+      "check (tcp, timeout); use one"));
+  EXPECT_TRUE(OnlyError(parse_line6("readiness-check = { command = \"c\", file = \"f\" }"), 6, 19,
+                        "'readiness-check' mixes a command check (command, timeout) with a file "
+                        "check (file); use one"));
+  EXPECT_TRUE(OnlyError(
+      parse_line6("health-check = { command = \"c\", folder = \"f\", file = \"g\" }"), 6, 16,
+      "'health-check' mixes a command check (command, timeout) with a folder check (folder, "
+      "inactive-time) and a file check (file); use one"));
+}
+
+TEST(ConfigParser, HealthCheckWithoutAKindListsTheKinds) {
+  EXPECT_TRUE(OnlyError(parse_line6("health-check = { timeout = \"1s\" }"), 6, 16,
+                        "'health-check' needs one of 'command', 'folder', 'http', 'tcp' or "
+                        "'file'"));
+  EXPECT_TRUE(OnlyError(parse_line6("readiness-check = { period = \"1s\" }"), 6, 19,
+                        "'readiness-check' needs one of 'command', 'folder', 'http', 'tcp' or "
+                        "'file'"));
+  EXPECT_TRUE(OnlyError(parse_line6("readiness-check = {}"), 6, 19,
+                        "'readiness-check' needs one of 'command', 'folder'"));
+  // An option that only one kind takes names that kind.
+  EXPECT_TRUE(OnlyError(parse_line6("health-check = { status = 200 }"), 6, 16,
+                        "'health-check' needs an 'http'"));
+}
+
+TEST(ConfigParser, HealthCheckOptionsOfAnotherKindAreErrors) {
+  EXPECT_TRUE(OnlyError(parse_line6("health-check = { command = \"c\", status = 200 }"), 6, 33,
+                        "'health-check.status' does not apply to a command check (only to an "
+                        "http check)"));
+  EXPECT_TRUE(OnlyError(
+      parse_line6("readiness-check = { http = \"http://h\", inactive-time = \"1s\" }"), 6, 40,
+      "'readiness-check.inactive-time' does not apply to an http check (only to a folder check)"));
+  EXPECT_TRUE(OnlyError(parse_line6("health-check = { folder = \"f\", timeout = \"1s\" }"), 6, 32,
+                        "'health-check.timeout' does not apply to a folder check (only to a "
+                        "command, http or tcp check)"));
+  EXPECT_TRUE(OnlyError(parse_line6("health-check = { file = \"f\", timeout = \"1s\" }"), 6, 30,
+                        "'health-check.timeout' does not apply to a file check"));
+  EXPECT_TRUE(OnlyError(parse_line6("health-check = { tcp = \"h:1\", status = 200 }"), 6, 31,
+                        "'health-check.status' does not apply to a tcp check"));
+}
+
+TEST(ConfigParser, HealthCheckHttpErrors) {
+  EXPECT_TRUE(OnlyError(parse_line6("health-check = { http = \"localhost:8080/health\" }"), 6, 25,
+                        "'health-check.http' must start with http:// or https://, not "
+                        "'localhost:8080/health'"));
+  EXPECT_TRUE(OnlyError(parse_line6("readiness-check = { http = \"ftp://h\" }"), 6, 28,
+                        "'readiness-check.http' must start with http:// or https://"));
+  EXPECT_TRUE(OnlyError(parse_line6("health-check = { http = \"http:///x\" }"), 6, 25,
+                        "'health-check.http' has no host: 'http:///x'"));
+  EXPECT_TRUE(OnlyError(parse_line6("health-check = { http = \"http://a b\" }"), 6, 25,
+                        "'health-check.http' must not contain white space"));
+  EXPECT_TRUE(OnlyError(parse_line6("health-check = { http = \"\" }"), 6, 25,
+                        "'health-check.http' is empty"));
+  EXPECT_TRUE(OnlyError(parse_line6("health-check = { http = \"http://h\", status = 99 }"), 6, 46,
+                        "'health-check.status' must be between 100 and 599, not 99"));
+  EXPECT_TRUE(OnlyError(parse_line6("health-check = { http = \"http://h\", status = \"200\" }"), 6,
+                        46, "'health-check.status' must be an integer, not a string"));
+  EXPECT_TRUE(OnlyError(parse_line6("health-check = { http = \"http://h\", timeout = \"0\" }"), 6,
+                        47, "'health-check.timeout' must be greater than 0"));
+}
+
+TEST(ConfigParser, HealthCheckTcpErrors) {
+  struct Case {
+    const char* address;
+    const char* message;
+  };
+  const Case cases[] = {
+      {"localhost",
+       "'health-check.tcp': expected \"host:port\" such as \"127.0.0.1:8080\", not "
+       "'localhost'"},
+      {":80", "'health-check.tcp': ':80' has no host"},
+      {"h:0", "'health-check.tcp': the port must be 1..65535, not '0'"},
+      {"h:65536", "the port must be 1..65535, not '65536'"},
+      {"h:", "the port must be 1..65535, not ''"},
+      {"h:http", "the port must be 1..65535, not 'http'"},
+      {"h:-1", "the port must be 1..65535, not '-1'"},
+      {"::1:80", "an IPv6 address needs brackets, such as \"[::1]:8080\", not '::1:80'"},
+      {"[::1]80", "expected \"[address]:port\", not '[::1]80'"},
+      {"[::1:80", "'[::1:80' has no closing ']'"},
+      {"[]:80", "'[]:80' has no host"},
+  };
+  for (const Case& c : cases) {
+    EXPECT_TRUE(
+        OnlyError(parse_line6(std::string("health-check = { tcp = \"") + c.address + "\" }"), 6, 24,
+                  c.message))
+        << c.address;
+  }
+}
+
+TEST(ConfigParser, HealthCheckFileAndTimingErrors) {
+  EXPECT_TRUE(OnlyError(parse_line6("health-check = { file = \" \" }"), 6, 25,
+                        "'health-check.file' is empty"));
+  EXPECT_TRUE(OnlyError(parse_line6("health-check = { file = 1 }"), 6, 25,
+                        "'health-check.file' must be a string, not an integer"));
+  // Every wrong timing is reported, each at its value.
+  ParseResult r = parse(web(R"(command = "x"
+[process.readiness-check]
+command = "c"
+initial-delay = "soon"
+period = "0"
+success-threshold = 0
+failure-threshold = "3")"));
+  ASSERT_EQ(r.errors.size(), 4u) << dump(r.errors);
+  EXPECT_TRUE(HasError(r, 8, 17, "'readiness-check.initial-delay': "));
+  EXPECT_TRUE(HasError(r, 9, 10, "'readiness-check.period' must be greater than 0"));
+  EXPECT_TRUE(HasError(r, 10, 21,
+                       "'readiness-check.success-threshold' must be between 1 and 1000000, not 0"));
+  EXPECT_TRUE(
+      HasError(r, 11, 21, "'readiness-check.failure-threshold' must be an integer, not a string"));
+  EXPECT_FALSE(r.config);
+  EXPECT_TRUE(OnlyError(parse_line6("health-check = { command = \"c\", initial-delay = 5 }"), 6, 49,
+                        "'health-check.initial-delay' must be a duration string such as \"5s\", "
+                        "not an integer"));
+}
+
+TEST(ConfigParser, ReadinessCheckKeyErrors) {
+  EXPECT_TRUE(OnlyError(parse_line6("readiness-check = 5"), 6, 19,
+                        "'readiness-check' must be a command string or a table with one of "
+                        "command, folder, http, tcp or file, not an integer"));
+  EXPECT_TRUE(
+      OnlyError(parse_line6("readiness-check = \"\""), 6, 19, "'readiness-check' is empty"));
+  EXPECT_TRUE(OnlyError(parse_line6("readyness-check = \"c\""), 6, 1,
+                        "unknown key 'readyness-check' in process 'web' (did you mean "
+                        "'readiness-check'?)"));
+  EXPECT_TRUE(OnlyError(parse_line6("readiness-check = { command = \"c\", perod = \"1s\" }"), 6, 36,
+                        "unknown key 'perod' in 'readiness-check' of process 'web' (did you mean "
+                        "'period'?)"));
+  EXPECT_TRUE(
+      OnlyError(parse_line6("health-check = { tcp = \"h:1\", failure_threshold = 2 }"), 6, 31,
+                "unknown key 'failure_threshold' in 'health-check' of process 'web' (did you mean "
+                "'failure-threshold'?)"));
 }
 
 // ---------------------------------------------------------------------------

@@ -41,6 +41,11 @@ class FakeEffects : public Effects {
   void cancel_hook(const UnitStatus& unit, HookKind kind) override { cancelled.emplace_back(unit.name, kind); }
   void watch_main_pid(const UnitStatus& unit, const ProcessConfig&) override { watching.insert(unit.name); }
   void cancel_main_pid_watch(const UnitStatus& unit) override { watching.erase(unit.name); }
+  void run_check(const UnitStatus& unit, const CheckRequest& req, const HealthCheck*, const Dependency*,
+                 const ProcessConfig&) override {
+    checks.emplace_back(unit.name, req);
+  }
+  void cancel_checks(const UnitStatus& unit) override { cancelled_checks.push_back(unit.name); }
   void signal(const UnitStatus& unit, int sig) override { signals.emplace_back(unit.name, sig); }
   bool group_alive(const UnitStatus& unit) override { return alive_groups.count(unit.pgid) > 0; }
   void transition(const UnitStatus& unit, State, std::string_view reason) override {
@@ -57,6 +62,8 @@ class FakeEffects : public Effects {
   std::vector<std::pair<std::string, int>> signals;
   std::vector<std::string> log;
   std::vector<std::string> released_units;
+  std::vector<std::pair<std::string, CheckRequest>> checks;
+  std::vector<std::string> cancelled_checks;
 };
 
 ProcessConfig proc(const std::string& id, const std::string& cmd = "sleep 100") {
@@ -686,6 +693,157 @@ TEST_F(SupervisorTest, OutsideItsScheduleWindowAProcessDoesNotRun) {
   load({p});
   sup.start();
   EXPECT_EQ(state("office"), State::Stopped);
+}
+
+// ---------------------------------------------------------------- checks
+
+HealthCheck http_check(Duration initial_delay, Duration period, unsigned fail, unsigned ok = 1) {
+  HealthCheck h;
+  h.kind = HealthCheck::Kind::Http;
+  h.url = "http://127.0.0.1:1/health";
+  h.timeout = 1s;
+  h.initial_delay = initial_delay;
+  h.period = period;
+  h.failure_threshold = fail;
+  h.success_threshold = ok;
+  return h;
+}
+
+TEST_F(SupervisorTest, SlowStarterIsNotCheckedBeforeItsInitialDelay) {
+  auto p = proc("slow");
+  p.health_check = http_check(30s, 10s, 3);
+  load({p});
+  sup.start();
+  advance(29s);
+  EXPECT_TRUE(fx.checks.empty());
+  advance(1s);
+  ASSERT_EQ(fx.checks.size(), 1u);
+  EXPECT_EQ(fx.checks[0].second.role, CheckRole::Liveness);
+}
+
+TEST_F(SupervisorTest, LivenessFailuresRestartOnlyAfterTheOldGroupIsGone) {
+  auto p = proc("web");
+  p.health_check = http_check(0s, 5s, 3);
+  load({p});
+  sup.start();
+  const int old_pid = pid("web");
+  for (int i = 0; i < 3; ++i) {
+    advance(i == 0 ? 0s : 5s);
+    ASSERT_EQ(fx.checks.size(), static_cast<std::size_t>(i + 1));
+    sup.on_check_done("web", fx.checks.back().second, false, "HTTP 503 (expected 200)");
+  }
+  EXPECT_EQ(state("web"), State::Stopping);
+  EXPECT_EQ(sup.find("web")->health, "unhealthy");
+  advance(1h);  // SIGKILL and beyond: still one process until its group is gone
+  EXPECT_EQ(fx.spawned.size(), 1u) << "never a second copy while the first one lives";
+  fx.alive_groups.erase(old_pid);
+  sup.on_exit(old_pid, ExitInfo{.signaled = true, .code = SIGKILL});
+  EXPECT_EQ(state("web"), State::Backoff);
+  EXPECT_NE(sup.find("web")->failure_reason.find("health check failed 3 times in a row: HTTP 503"),
+            std::string::npos);
+  advance(1s);
+  EXPECT_EQ(state("web"), State::Running);
+  EXPECT_EQ(fx.spawned.size(), 2u);
+}
+
+TEST_F(SupervisorTest, ASuccessfulCheckResetsTheFailureCount) {
+  auto p = proc("web");
+  p.health_check = http_check(0s, 5s, 2);
+  load({p});
+  sup.start();
+  advance(0s);
+  sup.on_check_done("web", fx.checks.back().second, false, "refused");
+  advance(5s);
+  sup.on_check_done("web", fx.checks.back().second, true, "HTTP 200");
+  advance(5s);
+  sup.on_check_done("web", fx.checks.back().second, false, "refused");
+  EXPECT_EQ(state("web"), State::Running);
+  EXPECT_EQ(sup.find("web")->health_detail, "refused");
+}
+
+TEST_F(SupervisorTest, ReadinessGatesRunningAndDependents) {
+  auto db = proc("db");
+  db.readiness_check = http_check(2s, 1s, 3, 2);
+  auto app = proc("app");
+  app.depends_on = {dep("db")};
+  load({db, app});
+  sup.start();
+  EXPECT_EQ(state("db"), State::Init);
+  EXPECT_EQ(sup.find("db")->sub_state, "readiness");
+  EXPECT_EQ(state("app"), State::Pending);
+  advance(2s);
+  ASSERT_EQ(fx.checks.size(), 1u);
+  EXPECT_EQ(fx.checks[0].second.role, CheckRole::Readiness);
+  sup.on_check_done("db", fx.checks.back().second, true, "HTTP 200");
+  EXPECT_EQ(state("db"), State::Init) << "success-threshold is 2";
+  advance(1s);
+  sup.on_check_done("db", fx.checks.back().second, true, "HTTP 200");
+  EXPECT_EQ(state("db"), State::Running);
+  EXPECT_EQ(state("app"), State::Running);
+}
+
+TEST_F(SupervisorTest, AnswersOfAnEarlierRunAreIgnored) {
+  auto p = proc("web");
+  p.health_check = http_check(0s, 5s, 1);
+  load({p});
+  sup.start();
+  advance(0s);
+  const CheckRequest stale = fx.checks.back().second;
+  sup.restart("web");
+  exit_main("web", ExitInfo{.signaled = true, .code = SIGTERM});
+  ASSERT_EQ(state("web"), State::Running);
+  sup.on_check_done("web", stale, false, "from the old process");
+  EXPECT_EQ(state("web"), State::Running);
+}
+
+Dependency url_dep(Duration poll, Duration timeout, bool retry = true) {
+  Dependency d;
+  d.kind = Dependency::Kind::Url;
+  d.target = "http://127.0.0.1:8080/health";
+  d.poll_interval = poll;
+  d.timeout = timeout;
+  d.retry = retry;
+  return d;
+}
+
+TEST_F(SupervisorTest, DependencyProbeIsPolledUntilItHolds) {
+  auto app = proc("app");
+  app.depends_on = {url_dep(1s, 60s)};
+  load({app});
+  sup.start();
+  EXPECT_EQ(state("app"), State::Pending);
+  EXPECT_EQ(sup.find("app")->sub_state, "waiting for http://127.0.0.1:8080/health to answer 200");
+  ASSERT_EQ(fx.checks.size(), 1u);
+  sup.on_check_done("app", fx.checks.back().second, false, "connection refused");
+  advance(1s);
+  ASSERT_EQ(fx.checks.size(), 2u);
+  sup.on_check_done("app", fx.checks.back().second, true, "HTTP 200");
+  EXPECT_EQ(state("app"), State::Running);
+}
+
+TEST_F(SupervisorTest, DependencyProbeTimeoutFailsTheDependentOnly) {
+  auto app = proc("app");
+  app.depends_on = {url_dep(1s, 5s)};
+  load({app, proc("other")});
+  sup.start();
+  for (int i = 0; i < 6; ++i) {
+    if (!fx.checks.empty()) sup.on_check_done("app", fx.checks.back().second, false, "connection refused");
+    advance(1s);
+  }
+  EXPECT_EQ(state("app"), State::Failed);
+  EXPECT_EQ(sup.find("app")->failure_reason,
+            "dependency timed out after 5s: http://127.0.0.1:8080/health to answer 200: connection refused");
+  EXPECT_EQ(state("other"), State::Running) << "the rest of procman goes on";
+}
+
+TEST_F(SupervisorTest, DependencyProbeWithoutRetryFailsAtTheFirstFailure) {
+  auto app = proc("app");
+  app.depends_on = {url_dep(1s, 60s, false)};
+  load({app});
+  sup.start();
+  sup.on_check_done("app", fx.checks.back().second, false, "HTTP 500 (expected 200)");
+  EXPECT_EQ(state("app"), State::Failed);
+  EXPECT_EQ(sup.find("app")->result, "dependency");
 }
 
 TEST(Describe, ExitsAreDescribedPrecisely) {

@@ -35,6 +35,9 @@ class Fx : public Effects {
   void cancel_hook(const UnitStatus&, HookKind) override {}
   void watch_main_pid(const UnitStatus&, const ProcessConfig&) override {}
   void cancel_main_pid_watch(const UnitStatus&) override {}
+  void run_check(const UnitStatus&, const CheckRequest&, const HealthCheck*, const Dependency*,
+                 const ProcessConfig&) override {}
+  void cancel_checks(const UnitStatus&) override {}
   void signal(const UnitStatus& u, int sig) override { signals.emplace_back(u.name, sig); }
   bool group_alive(const UnitStatus& u) override { return alive.count(u.pgid) > 0; }
   void transition(const UnitStatus& u, State, std::string_view reason) override {

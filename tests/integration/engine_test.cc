@@ -15,7 +15,10 @@
 #include <unistd.h>
 
 #include <fmt/format.h>
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <chrono>
@@ -1239,6 +1242,102 @@ schedule = {{ start-time = "{}", stop-time = "{}" }}
   ASSERT_TRUE(pm.wait_for_line("office stopping: its schedule window closed", 20s)) << pm.output();
   ASSERT_TRUE(wait_state(pm, "office", "stopped"));
   EXPECT_TRUE(marked().empty());
+  EXPECT_EQ(interrupt(pm), 0);
+}
+
+}  // namespace
+}  // namespace procman::test
+
+// ---------------------------------------------------------------- health
+
+namespace procman::test {
+namespace {
+
+TEST_F(Engine, FailingLivenessCheckRestartsTheProcessWithoutOverlap) {
+  // Healthy while the flag file is absent; the test creates it to make the check fail.
+  const std::string flag = dir_.file("sick");
+  write_config(fmt::format(R"toml(
+[[process]]
+id = "svc"
+command = "sleep 1000"
+restart-delay = "100ms"
+stop-timeout = "2s"
+health-check = {{ command = "test ! -e {}", timeout = "2s", period = "200ms", failure-threshold = 2 }}
+)toml",
+                           flag));
+  Procmand& pm = start();
+  const int first = running_pid(pm, "svc");
+  ASSERT_GT(first, 0) << pm.output();
+  dir_.write("sick", "");
+  ASSERT_TRUE(pm.wait_for_line("svc stopping: health check failed 2 times in a row", 20s)) << pm.output();
+  std::remove(flag.c_str());
+  ASSERT_TRUE(pm.wait_for_line(R"(svc running: pid \d+ started)", 20s)) << pm.output();
+  const int second = pid_of("svc");
+  EXPECT_NE(second, first);
+  EXPECT_FALSE(pid_alive(first)) << "the old process is gone before the new one starts";
+  EXPECT_EQ(marked().size(), 1u);
+  EXPECT_EQ(interrupt(pm), 0);
+}
+
+/// A loopback TCP port that was free a moment ago.
+uint16_t free_port() {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  close(fd);
+  return ntohs(a.sin_port);
+}
+
+TEST_F(Engine, HttpReadinessCheckGatesDependents) {
+  // web only starts listening after a second; app must wait until it answers HTTP 200.
+  const uint16_t port = free_port();
+  write_config(fmt::format(R"toml(
+[[process]]
+id = "web"
+command = "sh -c 'sleep 1; exec python3 -m http.server {0} --bind 127.0.0.1'"
+stop-timeout = "2s"
+readiness-check = {{ http = "http://127.0.0.1:{0}/", timeout = "1s", period = "200ms" }}
+
+[[process]]
+id = "app"
+command = "sleep 1000"
+depends-on = ["web"]
+)toml",
+                           port));
+  Procmand& pm = start();
+  ASSERT_TRUE(pm.wait_for_line("web init: .*waiting for the readiness check", 20s)) << pm.output();
+  ASSERT_TRUE(pm.wait_for_line("web running: readiness check passed: HTTP 200", 20s)) << pm.output();
+  ASSERT_TRUE(pm.wait_for_line(R"(app running: pid \d+ started)", 20s)) << pm.output();
+  const std::string out = pm.output();
+  EXPECT_LT(line_index(out, "web running: readiness check passed"), line_index(out, "app running"));
+  EXPECT_EQ(interrupt(pm), 0);
+}
+
+TEST_F(Engine, DependencyProbesGateStartAndTimeOutIntoFailed) {
+  const uint16_t closed = free_port();
+  write_config(fmt::format(R"toml(
+[[process]]
+id = "after-flag"
+command = "sleep 1000"
+depends-on = [{{ path = "ready.flag", poll-interval = "100ms" }}]
+
+[[process]]
+id = "never"
+command = "sleep 1000"
+depends-on = [{{ tcp = "127.0.0.1:{}", poll-interval = "100ms", timeout = "1s" }}]
+)toml",
+                           closed));
+  Procmand& pm = start();
+  ASSERT_TRUE(pm.wait_for_line("after-flag pending: waiting for .*ready.flag to exist", 20s)) << pm.output();
+  dir_.write("ready.flag", "");
+  EXPECT_GT(running_pid(pm, "after-flag"), 0) << pm.output();
+  ASSERT_TRUE(pm.wait_for_line("never failed: dependency timed out after 1s: 127.0.0.1:\\d+ to accept connections", 20s, false))
+      << pm.output();
+  EXPECT_GT(pid_of("after-flag"), 0) << "one failed dependent does not take procmand down";
   EXPECT_EQ(interrupt(pm), 0);
 }
 
