@@ -327,18 +327,11 @@ const std::vector<CheckKind>& check_kinds() {
 
 // Options that belong to some kinds only; the rest apply to every kind.
 const Strings kCheckKindOptions = {"timeout", "inactive-time", "status"};
-const Strings kCheckKeys = {"command",
-                            "timeout",
-                            "folder",
-                            "inactive-time",
-                            "http",
-                            "status",
-                            "tcp",
-                            "file",
-                            "initial-delay",
-                            "period",
-                            "success-threshold",
-                            "failure-threshold"};
+// clang-format off
+const Strings kCheckKeys = {
+    "command", "timeout", "folder", "inactive-time", "http", "status", "tcp", "file",
+    "initial-delay", "period", "success-threshold", "failure-threshold"};
+// clang-format on
 constexpr int64_t kMaxThreshold = 1'000'000;
 
 bool contains(const Strings& v, const std::string& x) {
@@ -723,10 +716,11 @@ const std::vector<DepKind>& dep_kinds() {
   return kinds;
 }
 
-const Strings kDepKeys = {"id",         "condition",   "process-exited", "url",
-                          "code",       "tcp",         "path",           "not-listening",
-                          "not-exists", "not-running", "poll-interval",  "timeout",
-                          "retry"};
+// clang-format off
+const Strings kDepKeys = {
+    "id", "condition", "process-exited", "url", "code", "tcp", "path", "not-listening",
+    "not-exists", "not-running", "poll-interval", "timeout", "retry"};
+// clang-format on
 const Strings kProbeOptions = {"poll-interval", "timeout", "retry"};
 const Strings kProbeKeys = {"url", "tcp", "path", "not-listening", "not-exists", "not-running"};
 

@@ -1341,5 +1341,120 @@ depends-on = [{{ tcp = "127.0.0.1:{}", poll-interval = "100ms", timeout = "1s" }
   EXPECT_EQ(interrupt(pm), 0);
 }
 
+TEST_F(Engine, TcpAndFileReadinessChecksGateRunning) {
+  const uint16_t port = free_port();
+  write_config(fmt::format(R"toml(
+[[process]]
+id = "listener"
+command = "sh -c 'sleep 1; exec python3 -c \"import socket,time; s=socket.socket(); s.bind((\\\"127.0.0.1\\\",{0})); s.listen(); time.sleep(1000)\"'"
+stop-timeout = "2s"
+readiness-check = {{ tcp = "127.0.0.1:{0}", timeout = "1s", period = "200ms" }}
+
+[[process]]
+id = "flagged"
+command = "sleep 1000"
+readiness-check = {{ file = "go.flag", period = "100ms" }}
+)toml",
+                           port));
+  Procmand& pm = start();
+  ASSERT_TRUE(pm.wait_for_line("listener running: readiness check passed: connected to 127.0.0.1", 20s, false))
+      << pm.output();
+  ASSERT_TRUE(wait_state(pm, "flagged", "init"));
+  EXPECT_EQ(unit("flagged")->state, "init") << "no file yet";
+  dir_.write("go.flag", "");
+  ASSERT_TRUE(pm.wait_for_line("flagged running: readiness check passed: .*go.flag exists", 20s, false))
+      << pm.output();
+  EXPECT_EQ(interrupt(pm), 0);
+}
+
+TEST_F(Engine, FolderInactivityAndAHangingHttpEndpointBothRestartTheProcess) {
+  // A listener that never accepts: an HTTP check against it hangs until its timeout.
+  int hang = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  ASSERT_EQ(bind(hang, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ASSERT_EQ(listen(hang, 16), 0);
+  getsockname(hang, reinterpret_cast<sockaddr*>(&a), &len);
+  const uint16_t hang_port = ntohs(a.sin_port);
+  std::filesystem::create_directories(dir_.file("activity"));
+  write_config(fmt::format(R"toml(
+[[process]]
+id = "quiet"
+command = "sleep 1000"
+restart-delay = "100ms"
+stop-timeout = "2s"
+health-check = {{ folder = "activity", inactive-time = "1s", period = "200ms", failure-threshold = 1 }}
+
+[[process]]
+id = "stuck"
+command = "sleep 1000"
+restart-delay = "100ms"
+stop-timeout = "2s"
+health-check = {{ http = "http://127.0.0.1:{}/health", timeout = "300ms", period = "100ms", failure-threshold = 2 }}
+)toml",
+                           hang_port));
+  Procmand& pm = start();
+  ASSERT_TRUE(pm.wait_for_line("quiet stopping: health check failed 1 times in a row: no change in .*activity", 20s, false))
+      << pm.output();
+  ASSERT_TRUE(pm.wait_for_line("stuck stopping: health check failed 2 times in a row: timed out after 300ms", 20s, false))
+      << pm.output();
+  ASSERT_TRUE(pm.wait_for_line(R"(stuck running: pid \d+ started)", 20s)) << pm.output();
+  EXPECT_EQ(interrupt(pm), 0);
+  close(hang);
+}
+
+TEST_F(Engine, EveryDependencyProbeKindLetsItsDependentStart) {
+  const uint16_t web = free_port();
+  const uint16_t closed = free_port();
+  write_config(fmt::format(R"toml(
+[[process]]
+id = "web"
+command = "python3 -m http.server {0} --bind 127.0.0.1"
+stop-timeout = "2s"
+
+[[process]]
+id = "migrate"
+command = "sh -c 'sleep 0.5'"
+one-shot = true
+
+[[process]]
+id = "d-url"
+command = "sleep 1000"
+depends-on = [{{ url = "http://127.0.0.1:{0}/", code = 200, poll-interval = "100ms" }}]
+
+[[process]]
+id = "d-exited"
+command = "sleep 1000"
+depends-on = [{{ process-exited = "migrate" }}]
+
+[[process]]
+id = "d-negatives"
+command = "sleep 1000"
+depends-on = [
+  {{ not-listening = "127.0.0.1:{1}", poll-interval = "100ms" }},
+  {{ not-exists = "no-such-file", poll-interval = "100ms" }},
+  {{ not-running = "no-such-program-{2}", poll-interval = "100ms" }},
+]
+
+[[process]]
+id = "d-blocked"
+command = "sleep 1000"
+depends-on = [{{ not-exists = "block.flag", poll-interval = "100ms" }}]
+)toml",
+                           web, closed, getpid()));
+  dir_.write("block.flag", "");
+  Procmand& pm = start();
+  for (const char* name : {"d-url", "d-exited", "d-negatives"})
+    EXPECT_GT(running_pid(pm, name), 0) << name << "\n" << pm.output();
+  const std::string out = pm.output();
+  EXPECT_LT(line_index(out, "migrate exited-ok"), line_index(out, "d-exited running"));
+  EXPECT_EQ(unit("d-blocked")->state, "pending");
+  std::remove(dir_.file("block.flag").c_str());
+  EXPECT_GT(running_pid(pm, "d-blocked"), 0) << pm.output();
+  EXPECT_EQ(interrupt(pm), 0);
+}
+
 }  // namespace
 }  // namespace procman::test
