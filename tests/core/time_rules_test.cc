@@ -8,58 +8,20 @@
 #include <set>
 
 #include "core/supervisor.h"
+#include "fake_world.h"
 
 namespace procman::core {
 namespace {
 
 using namespace std::chrono_literals;
-
-class Clk : public Clock {
- public:
-  MonoTime now() const override { return mono; }
-  WallTime wall() const override { return WallTime(std::chrono::seconds(1'700'000'000)); }
-  LocalDateTime local() const override { return local_time; }
-  MonoTime mono = MonoTime(std::chrono::hours(1));
-  LocalDateTime local_time{2026, 11, 20, 12, 0, 0};  // a Friday
-};
-
-class Fx : public Effects {
- public:
-  SpawnOutcome spawn(const UnitStatus& u, const ProcessConfig& cfg) override {
-    spawned.push_back(u.name + ":" + cfg.command->line);
-    const int pid = next_pid++;
-    alive.insert(pid);
-    return SpawnOutcome{.ok = true, .pid = pid, .pgid = pid};
-  }
-  bool run_hook(const UnitStatus&, HookKind, const Hook&, const ProcessConfig&, std::string*) override { return true; }
-  void cancel_hook(const UnitStatus&, HookKind) override {}
-  void watch_main_pid(const UnitStatus&, const ProcessConfig&) override {}
-  void cancel_main_pid_watch(const UnitStatus&) override {}
-  void run_check(const UnitStatus&, const CheckRequest&, const HealthCheck*, const Dependency*,
-                 const ProcessConfig&) override {}
-  void cancel_checks(const UnitStatus&) override {}
-  void signal(const UnitStatus& u, int sig) override { signals.emplace_back(u.name, sig); }
-  bool group_alive(const UnitStatus& u) override { return alive.count(u.pgid) > 0; }
-  void transition(const UnitStatus& u, State, std::string_view reason) override {
-    log.push_back(u.name + " " + std::string(state_name(u.state)) + ": " + std::string(reason));
-  }
-  void released(const UnitStatus&) override {}
-  int next_pid = 100;
-  std::set<int> alive;
-  std::vector<std::string> spawned;
-  std::vector<std::pair<std::string, int>> signals;
-  std::vector<std::string> log;
-};
-
-ProcessConfig proc(const std::string& id, const std::string& cmd = "run") {
-  ProcessConfig p;
-  p.id = id;
-  p.command = Command{cmd, CommandType::Simple, {}};
-  return p;
-}
+using testing::FakeClock;
+using testing::FakeEffects;
+using testing::proc;
 
 class TimeRules : public ::testing::Test {
  protected:
+  // Friday 2026-11-20 12:00 local: the tests count their days from it.
+  void SetUp() override { clock.local_time = {2026, 11, 20, 12, 0, 0}; }
   void load(std::vector<ProcessConfig> ps) {
     cfg.uid = "u";
     cfg.processes = std::move(ps);
@@ -73,11 +35,11 @@ class TimeRules : public ::testing::Test {
   State state(const std::string& n) const { return sup.find(n)->state; }
   void exit_main(const std::string& n, ExitInfo e = {}) {
     const int pid = sup.find(n)->pid;
-    fx.alive.erase(sup.find(n)->pgid);
+    fx.alive_groups.erase(sup.find(n)->pgid);
     ASSERT_TRUE(sup.on_exit(pid, e));
   }
-  Clk clock;
-  Fx fx;
+  FakeClock clock;
+  FakeEffects fx;
   Supervisor sup{fx, clock};
   Config cfg;
 };
@@ -88,7 +50,7 @@ TEST_F(TimeRules, NewVersionTakesOverAtItsApplyOnAfterTheOldOneStopped) {
   auto v2 = proc("svc", "v2");
   v2.apply_on = LocalDateTime{2026, 11, 20, 13, 0, 0};
   load({v1, v2});
-  EXPECT_EQ(fx.spawned, std::vector<std::string>{"svc:v1"});
+  EXPECT_EQ(fx.spawned_commands, std::vector<std::string>{"svc:v1"});
   ASSERT_TRUE(sup.next_time_change());
   EXPECT_EQ(*sup.next_time_change(), (LocalDateTime{2026, 11, 20, 13, 0, 0}));
   at({2026, 11, 20, 12, 59, 59});
@@ -98,7 +60,7 @@ TEST_F(TimeRules, NewVersionTakesOverAtItsApplyOnAfterTheOldOneStopped) {
   EXPECT_EQ(fx.spawned.size(), 1u) << "the new version waits until the old one is gone";
   exit_main("svc", ExitInfo{.signaled = true, .code = SIGTERM});
   EXPECT_EQ(state("svc"), State::Running);
-  EXPECT_EQ(fx.spawned.back(), "svc:v2");
+  EXPECT_EQ(fx.spawned_commands.back(), "svc:v2");
   EXPECT_EQ(sup.find("svc")->apply_on, v2.apply_on);
 }
 
@@ -112,7 +74,7 @@ TEST_F(TimeRules, AFakeNewVersionIsARollbackAndChangesNothing) {
   EXPECT_FALSE(sup.next_time_change());
   at({2026, 11, 20, 14, 0, 0});
   EXPECT_EQ(state("svc"), State::Running);
-  EXPECT_EQ(fx.spawned, std::vector<std::string>{"svc:v1"});
+  EXPECT_EQ(fx.spawned_commands, std::vector<std::string>{"svc:v1"});
 }
 
 TEST_F(TimeRules, ScheduleWindowStartsAndStopsOnTime) {
