@@ -2,6 +2,8 @@
 // its value strictly and reports every problem through its Scope.
 #include "core/config_values.h"
 
+#include "core/names.h"
+
 #include <fmt/format.h>
 #include <sys/resource.h>
 
@@ -29,20 +31,6 @@ constexpr uint64_t kInfinity = std::numeric_limits<uint64_t>::max();
 const Strings kCommandTypes = {"simple", "expression", "pid-file", "podman-cid"};
 const Strings kConditions = {"started", "running", "completed", "completed-successfully"};
 
-const std::vector<std::pair<std::string, int>>& signal_table() {
-  static const std::vector<std::pair<std::string, int>> table = {
-      {"HUP", SIGHUP},       {"INT", SIGINT},   {"QUIT", SIGQUIT},     {"ILL", SIGILL},
-      {"TRAP", SIGTRAP},     {"ABRT", SIGABRT}, {"IOT", SIGIOT},       {"BUS", SIGBUS},
-      {"FPE", SIGFPE},       {"KILL", SIGKILL}, {"USR1", SIGUSR1},     {"SEGV", SIGSEGV},
-      {"USR2", SIGUSR2},     {"PIPE", SIGPIPE}, {"ALRM", SIGALRM},     {"TERM", SIGTERM},
-      {"STKFLT", SIGSTKFLT}, {"CHLD", SIGCHLD}, {"CONT", SIGCONT},     {"STOP", SIGSTOP},
-      {"TSTP", SIGTSTP},     {"TTIN", SIGTTIN}, {"TTOU", SIGTTOU},     {"URG", SIGURG},
-      {"XCPU", SIGXCPU},     {"XFSZ", SIGXFSZ}, {"VTALRM", SIGVTALRM}, {"PROF", SIGPROF},
-      {"WINCH", SIGWINCH},   {"IO", SIGIO},     {"POLL", SIGPOLL},     {"PWR", SIGPWR},
-      {"SYS", SIGSYS},
-  };
-  return table;
-}
 
 }  // namespace
 
@@ -65,9 +53,9 @@ std::optional<int> parse_signal(Scope& s, const toml::node& n) {
   }
   if (name.rfind("SIG", 0) == 0) name.erase(0, 3);
   Strings names;
-  for (const auto& [signal_name, number] : signal_table()) {
-    if (signal_name == name) return number;
-    names.push_back(signal_name);
+  for (const auto& [known, number] : signal_table()) {
+    if (known == name) return number;
+    names.push_back(known);
   }
   s.error(n, fmt::format("unknown signal '{}'{}", str->get(), suggestion(name, names)));
   return std::nullopt;

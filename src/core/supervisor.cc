@@ -24,19 +24,6 @@ std::string unit_name(const std::string& id, unsigned instance, unsigned instanc
   return instances > 1 ? fmt::format("{}@{}", id, instance) : id;
 }
 
-const char* condition_name(DepCondition c) {
-  switch (c) {
-    case DepCondition::Started:
-      return "started";
-    case DepCondition::Running:
-      return "running";
-    case DepCondition::Completed:
-      return "completed";
-    case DepCondition::CompletedSuccessfully:
-      return "completed-successfully";
-  }
-  return "?";
-}
 
 bool needs_live_dependency(DepCondition c) {
   return c == DepCondition::Started || c == DepCondition::Running;
@@ -104,21 +91,6 @@ std::string_view admin_goal_name(AdminGoal g) {
   return "auto";
 }
 
-std::string signal_name(int sig) {
-  static const std::pair<int, const char*> kSignals[] = {
-      {SIGHUP, "SIGHUP"},       {SIGINT, "SIGINT"},   {SIGQUIT, "SIGQUIT"},   {SIGILL, "SIGILL"},
-      {SIGTRAP, "SIGTRAP"},     {SIGABRT, "SIGABRT"}, {SIGBUS, "SIGBUS"},     {SIGFPE, "SIGFPE"},
-      {SIGKILL, "SIGKILL"},     {SIGUSR1, "SIGUSR1"}, {SIGSEGV, "SIGSEGV"},   {SIGUSR2, "SIGUSR2"},
-      {SIGPIPE, "SIGPIPE"},     {SIGALRM, "SIGALRM"}, {SIGTERM, "SIGTERM"},   {SIGCHLD, "SIGCHLD"},
-      {SIGCONT, "SIGCONT"},     {SIGSTOP, "SIGSTOP"}, {SIGTSTP, "SIGTSTP"},   {SIGTTIN, "SIGTTIN"},
-      {SIGTTOU, "SIGTTOU"},     {SIGURG, "SIGURG"},   {SIGXCPU, "SIGXCPU"},   {SIGXFSZ, "SIGXFSZ"},
-      {SIGVTALRM, "SIGVTALRM"}, {SIGPROF, "SIGPROF"}, {SIGWINCH, "SIGWINCH"}, {SIGIO, "SIGIO"},
-      {SIGPWR, "SIGPWR"},       {SIGSYS, "SIGSYS"},
-  };
-  for (const auto& [n, name] : kSignals)
-    if (n == sig) return name;
-  return fmt::format("signal {}", sig);
-}
 
 std::string describe_exit(const ExitInfo& e) {
   if (!e.known) return "exited while procmand was not watching (status unknown)";

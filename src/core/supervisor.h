@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "core/config.h"
+#include "core/names.h"
 #include "core/restart_policy.h"
 #include "core/state.h"
 
@@ -281,6 +282,5 @@ class Supervisor {
 
 /// "exited with code 3", "killed by SIGKILL", "exited (status unknown: not our child)".
 std::string describe_exit(const ExitInfo& e);
-std::string signal_name(int sig);  ///< "SIGTERM"; "signal 42" when unknown
 
 }  // namespace procman::core

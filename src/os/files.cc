@@ -14,6 +14,8 @@
 
 #include <fmt/format.h>
 
+extern char** environ;
+
 namespace procman::os {
 namespace {
 
@@ -309,6 +311,16 @@ std::optional<std::map<std::string, std::string>> parse_env_file(std::string_vie
     out[std::string(key)] = std::move(value);
   }
   return out;
+}
+
+std::map<std::string, std::string> current_environment() {
+  std::map<std::string, std::string> env;
+  for (char** e = environ; e && *e; ++e) {
+    std::string_view kv(*e);
+    auto eq = kv.find('=');
+    if (eq != std::string_view::npos) env.emplace(kv.substr(0, eq), kv.substr(eq + 1));
+  }
+  return env;
 }
 
 std::string escape_filename(std::string_view name) {

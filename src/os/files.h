@@ -60,4 +60,7 @@ std::optional<std::map<std::string, std::string>> parse_env_file(std::string_vie
 /// "." or ".." (their dots are escaped). Length is not limited: keep inputs reasonable.
 std::string escape_filename(std::string_view name);
 
+/// This process's environment as a map (what children and templates inherit).
+std::map<std::string, std::string> current_environment();
+
 }  // namespace procman::os

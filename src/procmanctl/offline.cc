@@ -14,23 +14,13 @@
 #include "core/config_parser.h"
 #include "core/effective.h"
 #include "core/example_config.h"
+#include "core/names.h"
 #include "os/files.h"
 #include "os/local_time.h"
-
-extern char** environ;
 
 namespace procman::ctl {
 namespace {
 
-std::map<std::string, std::string> environment() {
-  std::map<std::string, std::string> env;
-  for (char** e = environ; e && *e; ++e) {
-    std::string_view kv(*e);
-    auto eq = kv.find('=');
-    if (eq != std::string_view::npos) env.emplace(kv.substr(0, eq), kv.substr(eq + 1));
-  }
-  return env;
-}
 
 std::optional<std::string> read_or_report(const std::string& file) {
   std::string error;
@@ -58,15 +48,6 @@ const char* restart_name(core::RestartPolicy r) {
   return "?";
 }
 
-const char* condition_name(core::DepCondition c) {
-  switch (c) {
-    case core::DepCondition::Started: return "started";
-    case core::DepCondition::Running: return "running";
-    case core::DepCondition::Completed: return "completed";
-    case core::DepCondition::CompletedSuccessfully: return "completed-successfully";
-  }
-  return "?";
-}
 
 std::string hook_text(const core::Hook& h) {
   return fmt::format("{} (timeout {})", h.command, core::format_duration(h.timeout));
@@ -208,7 +189,7 @@ void describe(const core::ProcessConfig& p, bool effective, const core::LocalDat
 int check(const std::string& file) {
   auto text = read_or_report(file);
   if (!text) return 1;
-  core::ParseResult r = core::parse_config(*text, file, environment());
+  core::ParseResult r = core::parse_config(*text, file, os::current_environment());
   for (const auto& d : r.errors) std::fprintf(stderr, "%s\n", core::format_diagnostic(d).c_str());
   for (const auto& d : r.notes) std::fprintf(stderr, "%s\n", core::format_diagnostic(d).c_str());
   if (!r.config) {
@@ -236,7 +217,7 @@ int check(const std::string& file) {
 int expand_templates(const std::string& file) {
   auto text = read_or_report(file);
   if (!text) return 1;
-  core::ExpandResult r = core::expand_config_templates(*text, file, environment());
+  core::ExpandResult r = core::expand_config_templates(*text, file, os::current_environment());
   for (const auto& d : r.errors) std::fprintf(stderr, "%s\n", core::format_diagnostic(d).c_str());
   if (!r.text) return 1;
   std::fputs(r.text->c_str(), stdout);

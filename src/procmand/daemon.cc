@@ -23,8 +23,6 @@
 #include "os/proc.h"
 #include "os/spawner.h"
 
-extern char** environ;
-
 namespace procman {
 namespace {
 
@@ -84,12 +82,7 @@ int64_t realtime_usec() {
 
 Daemon::Daemon(DaemonOptions opts, Console& console) : opts_(std::move(opts)), console_(console) {
   config_dir_ = dirname_of(opts_.config_path);
-  for (char** e = environ; e && *e; ++e) {
-    std::string_view kv(*e);
-    auto eq = kv.find('=');
-    if (eq == std::string_view::npos) continue;
-    base_env_.emplace(std::string(kv.substr(0, eq)), std::string(kv.substr(eq + 1)));
-  }
+  base_env_ = os::current_environment();
   loop_.set_error_hook([this](const std::string& what) { console_.error("internal error: " + what); });
 }
 
