@@ -166,6 +166,28 @@ struct ProcessConfig {
   std::optional<CronSpec> cron;
   std::optional<std::string> cron_text;  ///< as written, for display
   std::optional<std::string> template_name;  ///< set when expanded from a [[template]]
+
+  /// Event hooks: fire-and-forget shell commands run with the event in their
+  /// environment (PROCMAN_NAME, PROCMAN_EVENT, PROCMAN_EXIT_CODE...). Unlike
+  /// before/init/stop they never gate or fail the process.
+  std::optional<Hook> on_start;    ///< it reached running
+  std::optional<Hook> on_exit;     ///< its main process exited, for any reason
+  std::optional<Hook> on_failure;  ///< it failed (exit policy says failure, start failed, limit hit)
+
+  /// Added at runtime (D-Bus RunTransient, `procmanctl run`, FIFO `run`), not
+  /// read from the file: a reload keeps it, `remove` forgets it.
+  bool transient = false;
+};
+
+/// `[controller]`: a program procmand starts and supervises that receives
+/// every event on stdin as one JSON line and sends commands on stdout in the
+/// FIFO protocol (docs/fifo-protocol.md).
+struct ControllerConfig {
+  Command command;
+  std::map<std::string, std::string> env;
+  std::optional<std::string> work_dir;
+  Backoff restart_delay;  ///< between restarts when it dies
+  SourcePos pos;
 };
 
 struct Config {
@@ -173,6 +195,7 @@ struct Config {
   std::string uid;
   std::string file_format;
   std::vector<ProcessConfig> processes;  ///< every version of every id, file order
+  std::optional<ControllerConfig> controller;
 };
 
 }  // namespace procman::core
