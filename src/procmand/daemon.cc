@@ -290,11 +290,6 @@ void Daemon::after_event() {
     timer_.set_time(static_cast<uint64_t>(std::max<int64_t>(us, 1)));
   } else {
     timer_.set_enabled(false);
-  // Time rules (apply-on, schedule windows, cron) wake procmand on the wall
-  // clock, exactly when the next one is due.
-  wall_timer_ = loop_.add_timer(0, [this] { sup_->on_time_change(); }, CLOCK_REALTIME);
-  wall_timer_.set_enabled(false);
-  watch_clock_changes();
   }
   arm_wall_timer();
   if (sup_->dirty()) persist();
