@@ -1,7 +1,8 @@
 // Reading a procman TOML file: parse with toml++, expand [[template]]s into
-// their processes, then check every key strictly into the Config model, and
-// finally cross-check the processes (duplicate versions, references, cycles).
-// Every problem is collected with its position; nothing stops at the first.
+// their processes, then check every key strictly into the Config model (each
+// [[process]] and the [controller]), and finally cross-check the processes
+// (duplicate versions, references, cycles). Every problem is collected with
+// its position; nothing stops at the first.
 #include "core/config_parser.h"
 
 #include <fmt/format.h>
@@ -27,8 +28,10 @@ namespace {
 constexpr Duration kBeforeTimeout = std::chrono::seconds(10);
 constexpr Duration kInitTimeout = std::chrono::seconds(10);
 constexpr Duration kStopHookTimeout = std::chrono::seconds(5);
+// Event hooks are fire-and-forget: the timeout only bounds how long one may linger.
+constexpr Duration kEventHookTimeout = std::chrono::seconds(30);
 
-const Strings kTopLevelKeys = {"uid", "file-format", "process", "template"};
+const Strings kTopLevelKeys = {"uid", "file-format", "process", "template", "controller"};
 // jleahred/procman's keys, then procman's extensions.
 // clang-format off
 const Strings kProcessKeys = {
@@ -37,7 +40,8 @@ const Strings kProcessKeys = {
     "readiness-check",
     "env", "env-file", "restart", "success-exit-codes", "restart-delay", "start-limit",
     "stop-signal", "stop-timeout", "instances", "user", "group", "nice", "ionice", "umask",
-    "limits", "meta", "deadline", "cron"};
+    "limits", "meta", "deadline", "cron", "on-start", "on-exit", "on-failure"};
+const Strings kControllerKeys = {"command", "env", "work-dir", "restart-delay"};
 // clang-format on
 // In the order of RestartPolicy: an index is the value.
 const Strings kRestartPolicies = {"always", "on-failure", "no"};
@@ -121,6 +125,12 @@ class ProcessParser {
     }
     if (const toml::node* n = get("schedule")) p.schedule = parse_schedule(scope_, *n);
     extensions(p);
+    if (const toml::node* n = get("on-start"))
+      p.on_start = parse_hook(scope_, *n, "on-start", kEventHookTimeout);
+    if (const toml::node* n = get("on-exit"))
+      p.on_exit = parse_hook(scope_, *n, "on-exit", kEventHookTimeout);
+    if (const toml::node* n = get("on-failure"))
+      p.on_failure = parse_hook(scope_, *n, "on-failure", kEventHookTimeout);
 
     if (diags_.errors.size() == errors_before) out.process = std::move(p);
     return out;
@@ -266,6 +276,51 @@ void check_top_level(const toml::table& doc, Diags& diags, Config& config) {
   } else {
     diags.error({1, 1}, "missing required key 'file-format' (write file-format = \"0\")");
   }
+}
+
+/// `[controller]`: one table; `[[controller]]` (an array) is refused, since
+/// procmand runs a single controller.
+std::optional<ControllerConfig> parse_controller(const toml::node& node, const std::string& dir,
+                                                 Diags& diags) {
+  const toml::table* t = node.as_table();
+  if (t == nullptr) {
+    Scope top(diags, "", nullptr);
+    if (is_table_array(node)) {
+      top.error(node,
+                "'controller' must be one table [controller], not an array of tables "
+                "([[controller]]): procmand runs a single controller");
+    } else {
+      top.error(node,
+                fmt::format("'controller' must be a table [controller] with a command, not {}",
+                            shape_name(node)));
+    }
+    return std::nullopt;
+  }
+  Scope s(diags, "[controller]", nullptr);
+  const std::size_t errors_before = diags.errors.size();
+  ControllerConfig c;
+  c.pos = pos_of(t->source());
+  s.check_keys(*t, kControllerKeys, "in [controller]");
+  if (const toml::node* n = t->get("command")) {
+    // Only the simple form: the controller talks over its stdin and stdout, so
+    // a pid-file or podman-cid launcher would have nothing to talk to.
+    if (n->is_string()) {
+      if (auto cmd = parse_command(s, *n)) c.command = std::move(*cmd);
+    } else {
+      s.error(*n, fmt::format("'command' must be a string, not {}", type_name(*n)));
+    }
+  } else {
+    s.error_at(c.pos, "missing required key 'command'");
+  }
+  if (const toml::node* n = t->get("env")) c.env = parse_string_map(s, *n, "env", true);
+  if (const toml::node* n = t->get("work-dir")) {
+    if (const std::string* d = want_text(s, *n, "work-dir")) c.work_dir = resolve_path(dir, *d);
+  }
+  if (const toml::node* n = t->get("restart-delay")) {
+    if (auto b = parse_restart_delay(s, *n)) c.restart_delay = *b;
+  }
+  if (diags.errors.size() != errors_before) return std::nullopt;
+  return c;
 }
 
 /// Tarjan's strongly connected components over ids; each component with more
@@ -416,6 +471,9 @@ ParseResult parse_config(std::string_view text, const std::string& path,
   if (expanded.doc) {
     const toml::table& doc = *expanded.doc;
     check_top_level(doc, diags, config);
+    if (const toml::node* node = doc.get("controller")) {
+      config.controller = parse_controller(*node, directory_of(path), diags);
+    }
     if (const toml::node* node = doc.get("process")) {
       const auto* arr = node->as_array();
       if (!is_table_array(*node)) {

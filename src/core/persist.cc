@@ -30,6 +30,7 @@ json unit_to_json(const UnitStatus& u) {
   };
   if (u.apply_on) j["apply_on"] = format_local_datetime(*u.apply_on);
   if (!u.result.empty()) j["result"] = u.result;
+  if (u.transient) j["transient"] = true;
   if (u.last_tick) j["last_tick"] = format_local_datetime(*u.last_tick);
   if (u.ticks_skipped) j["ticks_skipped"] = u.ticks_skipped;
   if (u.last_exit)
@@ -68,6 +69,7 @@ UnitStatus unit_from_json(const json& j) {
     u.apply_on = parse_local_datetime(j.at("apply_on").get<std::string>(), &err);
   }
   u.result = j.value("result", "");
+  u.transient = j.value("transient", false);
   u.ticks_skipped = j.value("ticks_skipped", 0U);
   if (j.contains("last_tick")) {
     std::string err;
@@ -87,13 +89,16 @@ UnitStatus unit_from_json(const json& j) {
 std::string serialize_state(const PersistedState& s) {
   json units = json::array();
   for (const auto& u : s.units) units.push_back(unit_to_json(u));
+  json transients = json::array();
+  for (const auto& t : s.transients) transients.push_back(transient_to_json(t));
   json j{{"version", s.version},
          {"uid", s.uid},
          {"config_path", s.config_path},
          {"boot_id", s.boot_id},
          {"daemon_pid", s.daemon_pid},
          {"written_usec", s.written_usec},
-         {"units", units}};
+         {"units", units},
+         {"transients", transients}};
   return j.dump(1) + "\n";
 }
 
@@ -112,6 +117,16 @@ std::optional<PersistedState> parse_persisted_state(std::string_view text, std::
     s.daemon_pid = j.value("daemon_pid", 0);
     s.written_usec = j.value("written_usec", int64_t{0});
     for (const auto& u : j.at("units")) s.units.push_back(unit_from_json(u));
+    if (j.contains("transients")) {
+      for (const auto& t : j.at("transients")) {
+        auto r = transient_from_json(t);
+        if (auto* why = std::get_if<std::string>(&r)) {
+          *error = "state file: " + *why;
+          return std::nullopt;
+        }
+        s.transients.push_back(std::move(std::get<TransientRequest>(r)));
+      }
+    }
     return s;
   } catch (const json::exception& e) {
     *error = std::string("malformed state file: ") + e.what();

@@ -8,17 +8,21 @@
 #include <vector>
 
 #include "core/supervisor.h"
+#include "core/transient.h"
 
 namespace procman::core {
 
 struct PersistedState {
   int version = 1;
-  std::string uid;           ///< the config's uid
+  std::string uid;  ///< the config's uid
   std::string config_path;
-  std::string boot_id;       ///< pids (and monotonic times) mean nothing after a reboot
+  std::string boot_id;  ///< pids (and monotonic times) mean nothing after a reboot
   int daemon_pid = 0;
   int64_t written_usec = 0;  ///< realtime
   std::vector<UnitStatus> units;
+  /// The transient processes defined, each with its final assigned name (so re-adding them
+  /// gives the same names). Absent from files written before transients existed.
+  std::vector<TransientRequest> transients;
 };
 
 std::string serialize_state(const PersistedState& s);

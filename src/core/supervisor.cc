@@ -1,6 +1,8 @@
 #include "core/supervisor.h"
 
 #include "core/effective.h"
+#include "core/suggest.h"
+#include "core/transient.h"
 
 #include <fmt/format.h>
 
@@ -23,7 +25,6 @@ MonoTime from_mono_usec(int64_t us) { return MonoTime(std::chrono::microseconds(
 std::string unit_name(const std::string& id, unsigned instance, unsigned instances) {
   return instances > 1 ? fmt::format("{}@{}", id, instance) : id;
 }
-
 
 bool needs_live_dependency(DepCondition c) {
   return c == DepCondition::Started || c == DepCondition::Running;
@@ -91,7 +92,6 @@ std::string_view admin_goal_name(AdminGoal g) {
   return "auto";
 }
 
-
 std::string describe_exit(const ExitInfo& e) {
   if (!e.known) return "exited while procmand was not watching (status unknown)";
   if (e.signaled) return "killed by " + signal_name(e.code);
@@ -124,7 +124,7 @@ struct Supervisor::Unit {
   std::vector<char> dep_ok;         ///< per depends-on entry: the probe held
   std::vector<char> dep_in_flight;  ///< per depends-on entry
   MonoTime probing_since{};         ///< first probe of this wait, for dependency timeouts
-  int wrapper_pid = -1;       ///< pid-file / podman-cid: the launching shell
+  int wrapper_pid = -1;             ///< pid-file / podman-cid: the launching shell
   MonoTime started_at{};
   MonoTime running_since{};
   StartLimiter limiter;
@@ -141,12 +141,16 @@ ReloadSummary Supervisor::apply_config(const Config& cfg) {
   ReloadSummary summary;
   auto fresh = std::make_unique<Config>(cfg);
   std::map<std::string, std::vector<const ProcessConfig*>, std::less<>> versions;
-  for (const auto& p : fresh->processes) versions[p.id].push_back(&p);
+  // Transients are not in the file and survive reloads. The daemon refuses a file that
+  // reuses a transient's id; should one get here anyway, the running transient wins.
+  for (const auto& p : fresh->processes)
+    if (!transients_.count(p.id)) versions[p.id].push_back(&p);
+  for (const auto& [id, p] : transients_) versions[id].push_back(p.get());
 
   const LocalDateTime now = clock_.local();
 
-
   std::set<std::string> wanted_names;
+  std::vector<std::string> created;
   for (const auto& [id, vs] : versions) {
     unsigned instances = 1;
     if (const auto* eff = effective_version(vs, now))
@@ -158,13 +162,9 @@ ReloadSummary Supervisor::apply_config(const Config& cfg) {
       wanted_names.insert(name);
       auto it = units_.find(name);
       if (it == units_.end()) {
-        auto u = std::make_unique<Unit>();
-        u->st.name = name;
-        u->st.id = id;
-        u->st.instance = i;
-        u->instances = instances;
+        create_unit(id, i, instances);
+        created.push_back(name);
         if (started_) summary.added.push_back(name);
-        units_.emplace(name, std::move(u));
         continue;
       }
       Unit& u = *it->second;
@@ -205,10 +205,32 @@ ReloadSummary Supervisor::apply_config(const Config& cfg) {
   for (auto& [name, u] : units_)
     if (u->st.removed && !is_active(u->st.state)) gone.push_back(u.get());
   for (Unit* u : gone) forget(*u);
+  for (auto& [name, u] : units_) refresh_flags(*u);
+  for (const auto& name : created)
+    if (const Unit* u = find_unit(name)) fx_.unit_added(u->st);
   for (auto& [name, u] : units_) enqueue(*u);
   dirty_ = true;
   if (started_) drain();
   return summary;
+}
+
+Supervisor::Unit& Supervisor::create_unit(const std::string& id, unsigned instance,
+                                          unsigned instances) {
+  auto u = std::make_unique<Unit>();
+  u->st.name = unit_name(id, instance, instances);
+  u->st.id = id;
+  u->st.instance = instance;
+  u->instances = instances;
+  Unit& ref = *u;
+  units_.emplace(ref.st.name, std::move(u));
+  return ref;
+}
+
+void Supervisor::refresh_flags(Unit& u) {
+  auto it = versions_.find(u.st.id);
+  if (it == versions_.end() || it->second.empty()) return;
+  u.st.one_shot = it->second.back()->one_shot;
+  u.st.transient = it->second.back()->transient;
 }
 
 void Supervisor::rebuild_graph() {
@@ -236,6 +258,7 @@ void Supervisor::forget(Unit& u) {
   units_.erase(name);
   rebuild_graph();
   dirty_ = true;
+  fx_.unit_removed(name);
 }
 
 const ProcessConfig* Supervisor::effective(const Unit& u) const {
@@ -265,6 +288,7 @@ void Supervisor::restore(const std::vector<RestoredUnit>& restored) {
       u = fresh.get();
       units_.emplace(u->st.name, std::move(fresh));
       rebuild_graph();
+      fx_.unit_added(u->st);
     }
     // History survives a procmand restart; the live part is re-checked.
     UnitStatus& st = u->st;
@@ -512,7 +536,8 @@ void Supervisor::check_cron(Unit& u, const ProcessConfig& eff, const LocalDateTi
   if (!due || *due > now) return;
   // Several ticks may be due at once (procmand was down, the clock jumped
   // forward): they make one run, not a burst.
-  for (auto next = cron_next(*eff.cron, *due); next && *next <= now; next = cron_next(*eff.cron, *due))
+  for (auto next = cron_next(*eff.cron, *due); next && *next <= now;
+       next = cron_next(*eff.cron, *due))
     due = next;
   u.st.last_tick = *due;
   dirty_ = true;
@@ -540,8 +565,8 @@ void Supervisor::on_time_change() {
     if (eff && u->running && is_active(u->st.state) && u->st.state != State::Stopping &&
         eff->apply_on != u->running->apply_on) {
       begin_stop(*u, AfterStop::Restart,
-                 eff->apply_on ? "the version applying from " + format_local_datetime(*eff->apply_on) +
-                                     " takes over"
+                 eff->apply_on ? "the version applying from " +
+                                     format_local_datetime(*eff->apply_on) + " takes over"
                                : "another version takes over");
     }
     const bool was_in = u->in_window;
@@ -571,7 +596,9 @@ std::optional<LocalDateTime> Supervisor::next_time_change() const {
     const ProcessConfig* eff = effective(*u);
     if (!eff) continue;
     if (eff->schedule) consider(schedule_next_change(*eff->schedule, now));
-    if (eff->cron) consider(cron_next(*eff->cron, u->st.last_tick && *u->st.last_tick > now ? *u->st.last_tick : now));
+    if (eff->cron)
+      consider(cron_next(*eff->cron,
+                         u->st.last_tick && *u->st.last_tick > now ? *u->st.last_tick : now));
   }
   return best;
 }
@@ -660,7 +687,7 @@ void Supervisor::reconcile(Unit& u) {
         // Reverse dependency order: dependents go first.
         if (dependents_active(u)) return;
         std::string why = shutting_down_                     ? "procmand is shutting down"
-                          : u.st.removed                     ? "removed from the config"
+                          : u.st.removed                     ? std::string(removal_reason(u))
                           : u.st.admin == AdminGoal::Stopped ? "stop requested"
                                                              : inactive_reason(u);
         begin_stop(u, u.st.removed ? AfterStop::Remove : AfterStop::Stay, why);
@@ -814,6 +841,7 @@ void Supervisor::begin_start(Unit& u) {
   if (restarting) ++u.st.restarts;
   u.running = std::make_shared<ProcessConfig>(*eff);
   u.st.apply_on = eff->apply_on;
+  u.st.one_shot = eff->one_shot;
   u.st.restart_pending = false;
   u.st.adopted = false;
   u.st.last_exit.reset();
@@ -954,8 +982,9 @@ void Supervisor::stop_checks(Unit& u) {
   disarm(u, kLivenessTimer);
   disarm(u, kReadinessTimer);
   disarm(u, kProbeTimer);
-  const bool any = u.live_in_flight || u.ready_in_flight ||
-                   std::any_of(u.dep_in_flight.begin(), u.dep_in_flight.end(), [](char c) { return c; });
+  const bool any =
+      u.live_in_flight || u.ready_in_flight ||
+      std::any_of(u.dep_in_flight.begin(), u.dep_in_flight.end(), [](char c) { return c; });
   u.live_in_flight = u.ready_in_flight = false;
   std::fill(u.dep_in_flight.begin(), u.dep_in_flight.end(), 0);
   if (any) fx_.cancel_checks(u.st);
@@ -990,7 +1019,8 @@ void Supervisor::on_check_done(const std::string& name, const CheckRequest& req,
     }
     case CheckRole::Readiness: {
       u->ready_in_flight = false;
-      if (u->st.state != State::Init || u->st.sub_state != "readiness" || !cfg.readiness_check) break;
+      if (u->st.state != State::Init || u->st.sub_state != "readiness" || !cfg.readiness_check)
+        break;
       const HealthCheck& rc = *cfg.readiness_check;
       if (ok && ++u->ready_successes >= rc.success_threshold) {
         u->ready_passed = true;
@@ -1019,9 +1049,10 @@ void Supervisor::on_check_done(const std::string& name, const CheckRequest& req,
       if (!d.retry || timed_out) {
         stop_checks(*u);
         u->st.failure_reason =
-            !d.retry ? fmt::format("dependency check failed (retry = false): {}: {}", describe_dependency(d), detail)
-                     : fmt::format("dependency timed out after {}: {}: {}", format_duration(d.timeout),
-                                   describe_dependency(d), detail);
+            !d.retry ? fmt::format("dependency check failed (retry = false): {}: {}",
+                                   describe_dependency(d), detail)
+                     : fmt::format("dependency timed out after {}: {}: {}",
+                                   format_duration(d.timeout), describe_dependency(d), detail);
         u->st.result = "dependency";
         set_state(*u, State::Failed, u->st.failure_reason);
       }
@@ -1176,7 +1207,7 @@ void Supervisor::finish_stop(Unit& u) {
       attempt_failed(u, u.pending_failure.empty() ? "start failed" : u.pending_failure);
       break;
     case AfterStop::Remove:
-      set_state(u, State::Stopped, "removed from the config");
+      set_state(u, State::Stopped, std::string(removal_reason(u)));
       forget(u);
       return;
   }
@@ -1324,66 +1355,79 @@ void Supervisor::on_group_change() {
 
 // ---------------------------------------------------------------- admin
 
+std::string Supervisor::resolve_units(std::string_view name, std::vector<Unit*>& out) const {
+  out.clear();
+  for (const auto& n : resolve(name)) out.push_back(find_unit(n));
+  if (!out.empty()) return {};
+  // Ids first: "wroker" should suggest "worker", not "worker@0".
+  std::vector<std::string> candidates;
+  for (const auto& [id, us] : instances_) candidates.push_back(id);
+  for (const auto& [n, u] : units_)
+    if (n != u->st.id) candidates.push_back(n);
+  std::string msg = fmt::format("no process named '{}'", name);
+  if (auto m = closest_match(name, candidates)) msg += fmt::format(" (did you mean '{}'?)", *m);
+  return msg;
+}
+
 std::string Supervisor::start(std::string_view name) {
-  auto names = resolve(name);
-  if (names.empty()) return fmt::format("no such process '{}'", name);
-  for (const auto& n : names) {
-    Unit& u = *find_unit(n);
-    if (!effective(u))
+  std::vector<Unit*> units;
+  if (std::string err = resolve_units(name, units); !err.empty()) return err;
+  for (const Unit* u : units)
+    if (!effective(*u))
       return fmt::format("'{}' has no version that applies now (fake, or apply-on in the future)",
-                         n);
-  }
+                         u->st.name);
   if (shutting_down_) return "procmand is shutting down";
-  for (const auto& n : names) {
-    Unit& u = *find_unit(n);
-    u.st.admin = AdminGoal::Started;
-    u.st.done = false;
-    if (u.st.state == State::Failed || u.st.state == State::ExitedOk ||
-        u.st.state == State::StartLimitHit || u.st.state == State::Backoff) {
-      disarm(u, kStateTimer);
-      if (u.st.state == State::StartLimitHit) u.limiter.reset();
-      set_state(u, State::Stopped, "start requested");
+  for (Unit* u : units) {
+    u->st.admin = AdminGoal::Started;
+    u->st.done = false;
+    const State s = u->st.state;
+    if (s == State::Failed || s == State::ExitedOk || s == State::StartLimitHit ||
+        s == State::Backoff) {
+      disarm(*u, kStateTimer);
+      if (s == State::StartLimitHit) u->limiter.reset();
+      set_state(*u, State::Stopped, "start requested");
     }
-    enqueue(u);
+    enqueue(*u);
   }
   drain();
   return {};
 }
 
 std::string Supervisor::stop(std::string_view name) {
-  auto names = resolve(name);
-  if (names.empty()) return fmt::format("no such process '{}'", name);
-  for (const auto& n : names) {
-    Unit& u = *find_unit(n);
-    u.st.admin = AdminGoal::Stopped;
+  std::vector<Unit*> units;
+  if (std::string err = resolve_units(name, units); !err.empty()) return err;
+  for (Unit* u : units) {
+    u->st.admin = AdminGoal::Stopped;
     dirty_ = true;
-    enqueue(u);
+    enqueue(*u);
+    // Its dependents lose their dependency and stop first (reverse order).
+    enqueue_related(*u);
   }
   drain();
   return {};
 }
 
 std::string Supervisor::restart(std::string_view name) {
-  auto names = resolve(name);
-  if (names.empty()) return fmt::format("no such process '{}'", name);
-  for (const auto& n : names)
-    if (!effective(*find_unit(n)))
+  std::vector<Unit*> units;
+  if (std::string err = resolve_units(name, units); !err.empty()) return err;
+  for (const Unit* u : units)
+    if (!effective(*u))
       return fmt::format("'{}' has no version that applies now (fake, or apply-on in the future)",
-                         n);
+                         u->st.name);
   if (shutting_down_) return "procmand is shutting down";
-  for (const auto& n : names) {
-    Unit& u = *find_unit(n);
-    u.st.admin = AdminGoal::Started;
-    u.st.done = false;
-    if (is_active(u.st.state) && u.st.state != State::Stopping) {
-      begin_stop(u, AfterStop::Restart, "restart requested");
-    } else if (u.st.state == State::Stopping) {
-      u.after_stop = AfterStop::Restart;
+  for (Unit* u : units) {
+    u->st.admin = AdminGoal::Started;
+    u->st.done = false;
+    const State s = u->st.state;
+    if (is_active(s) && s != State::Stopping) {
+      begin_stop(*u, AfterStop::Restart, "restart requested");
+    } else if (s == State::Stopping) {
+      u->after_stop = AfterStop::Restart;
     } else {
-      disarm(u, kStateTimer);
-      if (u.st.state == State::StartLimitHit) u.limiter.reset();
-      if (u.st.state != State::Stopped) set_state(u, State::Stopped, "restart requested");
-      enqueue(u);
+      disarm(*u, kStateTimer);
+      if (s == State::StartLimitHit) u->limiter.reset();
+      if (s != State::Stopped) set_state(*u, State::Stopped, "restart requested");
+      enqueue(*u);
     }
   }
   drain();
@@ -1391,22 +1435,146 @@ std::string Supervisor::restart(std::string_view name) {
 }
 
 std::string Supervisor::reset_failed(std::string_view name) {
-  auto names = resolve(name);
-  if (names.empty()) return fmt::format("no such process '{}'", name);
-  for (const auto& n : names) {
-    Unit& u = *find_unit(n);
-    u.st.consecutive_failures = 0;
-    u.st.failure_reason.clear();
-    u.limiter.reset();
-    if (u.st.state == State::Failed || u.st.state == State::StartLimitHit) {
-      disarm(u, kStateTimer);
-      set_state(u, State::Stopped, "failure state reset");
+  std::vector<Unit*> units;
+  if (std::string err = resolve_units(name, units); !err.empty()) return err;
+  for (Unit* u : units) {
+    u->st.consecutive_failures = 0;
+    u->st.failure_reason.clear();
+    u->limiter.reset();
+    if (u->st.state == State::Failed || u->st.state == State::StartLimitHit) {
+      disarm(*u, kStateTimer);
+      set_state(*u, State::Stopped, "failure state reset");
     }
     dirty_ = true;
-    enqueue(u);
+    enqueue(*u);
   }
   drain();
   return {};
+}
+
+bool Supervisor::has_process(const Unit& u, KillWhom whom) const {
+  const State s = u.st.state;
+  // Before: only the before command runs, and the pgid is the previous run's.
+  if (!is_active(s) || s == State::Before) return false;
+  if (whom == KillWhom::Main) return u.st.pid > 0 && by_pid_.count(u.st.pid) > 0;
+  return u.st.pid > 0 || u.wrapper_pid > 0 || fx_.group_alive(u.st);
+}
+
+std::string Supervisor::kill(std::string_view name, KillWhom whom, int sig) {
+  std::vector<Unit*> units;
+  if (std::string err = resolve_units(name, units); !err.empty()) return err;
+  std::vector<Unit*> targets;
+  for (Unit* u : units)
+    if (has_process(*u, whom)) targets.push_back(u);
+  if (targets.empty()) return fmt::format("'{}' has no running process", name);
+  for (Unit* u : targets) {
+    if (whom == KillWhom::Main)
+      fx_.signal_main(u->st, sig);
+    else
+      fx_.signal(u->st, sig);
+  }
+  return {};
+}
+
+// ---------------------------------------------------------------- transients
+
+std::string_view Supervisor::removal_reason(const Unit& u) const {
+  return u.st.transient ? "removed" : "removed from the config";
+}
+
+/// The dependency path from `from` to `to` through Process dependencies ("a -> b -> c"), or
+/// "" when `to` cannot be reached.
+std::string Supervisor::dependency_cycle(const std::string& from, const std::string& to) const {
+  std::vector<std::string> path;
+  std::set<std::string> seen;
+  std::function<bool(const std::string&)> visit = [&](const std::string& id) {
+    path.push_back(id);
+    if (id == to) return true;
+    if (seen.insert(id).second)
+      if (auto it = versions_.find(id); it != versions_.end())
+        for (const ProcessConfig* v : it->second)
+          for (const auto& d : v->depends_on)
+            if (d.kind == Dependency::Kind::Process && visit(d.id)) return true;
+    path.pop_back();
+    return false;
+  };
+  if (!visit(from)) return {};
+  std::string out;
+  for (const auto& id : path) out += (out.empty() ? "" : " -> ") + id;
+  return out;
+}
+
+std::string Supervisor::check_transient(const ProcessConfig& cfg) const {
+  if (std::string why = process_name_problem(cfg.id); !why.empty())
+    return fmt::format("name '{}' is invalid: {}", cfg.id, why);
+  if (find_unit(cfg.id) || instances_.count(cfg.id) || versions_.count(cfg.id))
+    return fmt::format("a process named '{}' already exists", cfg.id);
+  if (!cfg.command) return fmt::format("'{}' has no command", cfg.id);
+  std::vector<std::string> ids;
+  for (const auto& [id, vs] : versions_) ids.push_back(id);
+  for (const auto& d : cfg.depends_on) {
+    if (d.kind != Dependency::Kind::Process) continue;
+    if (d.id == cfg.id) return fmt::format("'{}' cannot depend on itself", cfg.id);
+    if (!versions_.count(d.id)) {
+      std::string msg = fmt::format("depends-on names an unknown process '{}'", d.id);
+      if (auto m = closest_match(d.id, ids)) msg += fmt::format(" (did you mean '{}'?)", *m);
+      return msg;
+    }
+    // Possible only through a transient that depends on a removed one of this name.
+    if (std::string cycle = dependency_cycle(d.id, cfg.id); !cycle.empty())
+      return fmt::format("depending on '{}' would make a cycle: {} -> {}", d.id, cfg.id, cycle);
+  }
+  return {};
+}
+
+std::string Supervisor::add_transient(ProcessConfig cfg) {
+  cfg.transient = true;
+  cfg.instances = 1;
+  if (shutting_down_) return "procmand is shutting down";
+  if (std::string err = check_transient(cfg); !err.empty()) return err;
+  const std::string id = cfg.id;
+  auto owned = std::make_unique<ProcessConfig>(std::move(cfg));
+  versions_[id] = {owned.get()};
+  transients_.emplace(id, std::move(owned));
+  Unit& u = create_unit(id, 0, 1);
+  rebuild_graph();
+  refresh_flags(u);
+  if (started_) note_window(u);
+  fx_.unit_added(u.st);
+  dirty_ = true;
+  enqueue(u);
+  drain();
+  return {};
+}
+
+std::string Supervisor::remove(std::string_view name) {
+  std::vector<Unit*> units;
+  if (std::string err = resolve_units(name, units); !err.empty()) return err;
+  Unit& u = *units.front();
+  if (!u.st.transient)
+    return fmt::format("'{}' comes from the config file; remove it there and reload", name);
+  if (u.st.removed) return {};
+  // The definition goes now; the unit stays until its process group is gone.
+  transients_.erase(u.st.id);
+  versions_.erase(u.st.id);
+  u.st.removed = true;
+  rebuild_graph();
+  dirty_ = true;
+  enqueue(u);
+  enqueue_related(u);  // dependents stop first
+  drain();
+  return {};
+}
+
+std::vector<std::string> Supervisor::transient_ids() const {
+  std::vector<std::string> out;
+  for (const auto& [id, p] : transients_) out.push_back(id);
+  return out;
+}
+
+const ProcessConfig* Supervisor::transient_config(std::string_view id) const {
+  auto it = transients_.find(id);
+  return it == transients_.end() ? nullptr : it->second.get();
 }
 
 void Supervisor::shutdown() {

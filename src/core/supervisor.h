@@ -8,6 +8,10 @@
 // compares what a unit wants (wants_up: config active, admin goal, shutdown)
 // and whether its dependencies are met with its state, and starts or stops it.
 // Timers are deadlines the daemon arms one sd-event timer for (next_deadline).
+//
+// Transient processes (add_transient) are units like the others whose single
+// version lives here instead of in the Config; reloads keep them and remove()
+// stops and forgets them.
 #pragma once
 
 #include <array>
@@ -33,9 +37,9 @@ using WallTime = std::chrono::system_clock::time_point;
 class Clock {
  public:
   virtual ~Clock() = default;
-  virtual MonoTime now() const = 0;        ///< CLOCK_MONOTONIC
-  virtual WallTime wall() const = 0;       ///< CLOCK_REALTIME
-  virtual LocalDateTime local() const = 0; ///< wall() in local time (TZ)
+  virtual MonoTime now() const = 0;         ///< CLOCK_MONOTONIC
+  virtual WallTime wall() const = 0;        ///< CLOCK_REALTIME
+  virtual LocalDateTime local() const = 0;  ///< wall() in local time (TZ)
 };
 
 enum class HookKind { Before, Init, Stop };
@@ -73,12 +77,12 @@ std::string_view admin_goal_name(AdminGoal g);
 
 /// Why a unit is stopping, and what follows once its process group is gone.
 enum class AfterStop {
-  Stay,        ///< -> stopped
-  Restart,     ///< -> start again (admin restart, apply-on change)
-  Reconcile,   ///< -> pending/stopped as reconcile decides (dependency left)
-  ExitPolicy,  ///< main exited on its own; remnants were killed; now apply the restart policy
+  Stay,           ///< -> stopped
+  Restart,        ///< -> start again (admin restart, apply-on change)
+  Reconcile,      ///< -> pending/stopped as reconcile decides (dependency left)
+  ExitPolicy,     ///< main exited on its own; remnants were killed; now apply the restart policy
   AttemptFailed,  ///< init failed or start timed out: count as a failed attempt
-  Remove,      ///< removed from the config: forget the unit
+  Remove,         ///< removed from the config: forget the unit
 };
 
 /// A read-only view of a unit for status displays, D-Bus and persistence.
@@ -87,9 +91,9 @@ struct UnitStatus {
   std::string id;
   unsigned instance = 0;
   State state = State::Stopped;
-  std::string sub_state;      ///< detail: "waiting for web", "sigterm", "pid-file"...
-  std::string status_text;    ///< the last transition's reason, human readable
-  std::string failure_reason; ///< why it last failed, empty if it did not
+  std::string sub_state;       ///< detail: "waiting for web", "sigterm", "pid-file"...
+  std::string status_text;     ///< the last transition's reason, human readable
+  std::string failure_reason;  ///< why it last failed, empty if it did not
   int pid = -1;
   int pgid = -1;
   uint64_t pid_start_time = 0;
@@ -97,14 +101,14 @@ struct UnitStatus {
   bool restart_pending = false;  ///< config changed without an apply-on change
   bool removed = false;          ///< gone from the config, stopping before it is forgotten
   AdminGoal admin = AdminGoal::Auto;
-  bool done = false;             ///< one-shot finished for this activation
+  bool done = false;                      ///< one-shot finished for this activation
   std::optional<LocalDateTime> apply_on;  ///< of the version running / last run
-  unsigned restarts = 0;          ///< automatic restarts so far
+  unsigned restarts = 0;                  ///< automatic restarts so far
   unsigned consecutive_failures = 0;
   std::optional<ExitInfo> last_exit;
-  int64_t start_usec = 0;         ///< realtime µs of the last start, 0 = never
-  int64_t exit_usec = 0;          ///< realtime µs of the last exit, 0 = never
-  int64_t run_usec = 0;           ///< duration of the last completed run
+  int64_t start_usec = 0;                      ///< realtime µs of the last start, 0 = never
+  int64_t exit_usec = 0;                       ///< realtime µs of the last exit, 0 = never
+  int64_t run_usec = 0;                        ///< duration of the last completed run
   std::vector<int64_t> start_limit_mono_usec;  ///< starts inside the start-limit window
   /// How the last run ended: "success", "exit-code", "signal", "unknown" (not our
   /// child), "start-failed" or "deadline" (ran longer than `deadline`); empty = never ran.
@@ -114,6 +118,8 @@ struct UnitStatus {
   /// Liveness: "" (no check or not checked yet), "healthy", "unhealthy".
   std::string health;
   std::string health_detail;  ///< what the last check said
+  bool transient = false;     ///< added at runtime (add_transient), not from the config file
+  bool one_shot = false;      ///< of its versions (they all agree; the parser checks)
 };
 
 class Effects {
@@ -140,13 +146,24 @@ class Effects {
   virtual void cancel_checks(const UnitStatus& unit) = 0;
   /// Send `sig` to the unit's whole process group (and its main pid if outside it).
   virtual void signal(const UnitStatus& unit, int sig) = 0;
+  /// Send `sig` to the unit's main pid only (an admin kill with whom = main).
+  virtual void signal_main(const UnitStatus& unit, int sig) = 0;
   /// Whether any process of this group still exists.
   virtual bool group_alive(const UnitStatus& unit) = 0;
   /// A state change happened (for logs, events, D-Bus). `reason` is human readable.
   virtual void transition(const UnitStatus& unit, State from, std::string_view reason) = 0;
   /// The unit has no process any more (its I/O can be released).
   virtual void released(const UnitStatus& unit) = 0;
+  /// A unit was created (first apply_config, a reload, add_transient, restore of a process the
+  /// config no longer has). Called once the supervisor's view is consistent, so find() and
+  /// effective_config() already answer for it, and before any of its transitions.
+  virtual void unit_added(const UnitStatus& /*unit*/) {}
+  /// A unit was forgotten: find(name) answers nullptr from now on.
+  virtual void unit_removed(const std::string& /*name*/) {}
 };
+
+/// Who an admin kill signals: the whole process group, or only the main pid.
+enum class KillWhom { Group, Main };
 
 /// How a persisted unit looked when the previous procmand wrote it.
 struct RestoredUnit {
@@ -200,6 +217,26 @@ class Supervisor {
   std::string stop(std::string_view name);
   std::string restart(std::string_view name);
   std::string reset_failed(std::string_view name);
+  /// Sends `sig` without changing any goal: what follows is an ordinary exit (the restart
+  /// policy applies). A name with instances means all of them; an error only if none of
+  /// them has a process ("'web' has no running process").
+  std::string kill(std::string_view name, KillWhom whom, int sig);
+
+  /// Adds a process at runtime. cfg.transient is set and instances forced to 1. Refused if
+  /// the id is used by any unit (config or transient, even one still being removed), is not a
+  /// valid id, or a Process dependency names an unknown id, itself, or closes a cycle.
+  /// Otherwise it is reconciled like a config process (starts once its dependencies allow).
+  /// Reloads keep it. Before start(), call it after the first apply_config and before
+  /// restore(), so a restored transient finds its unit.
+  std::string add_transient(ProcessConfig cfg);
+  /// Stops a transient process (stop command, stop signal and SIGKILL escalation as usual,
+  /// dependents first) and then forgets it; at once if it has no process. Its definition
+  /// is gone immediately (transient_ids() no longer lists it). Config processes are refused.
+  /// Removing one that is already being removed is not an error.
+  std::string remove(std::string_view name);
+  /// Ids of the transient processes defined now (not those being removed), sorted.
+  std::vector<std::string> transient_ids() const;
+  const ProcessConfig* transient_config(std::string_view id) const;
 
   /// Stop everything in reverse dependency order.
   void shutdown();
@@ -221,9 +258,24 @@ class Supervisor {
 
  private:
   struct Unit;
-  enum TimerSlot { kStateTimer, kDeadlineTimer, kLivenessTimer, kReadinessTimer, kProbeTimer, kSlotCount };
+  enum TimerSlot {
+    kStateTimer,
+    kDeadlineTimer,
+    kLivenessTimer,
+    kReadinessTimer,
+    kProbeTimer,
+    kSlotCount
+  };
 
   Unit* find_unit(std::string_view name) const;
+  /// The units `name` stands for, or "no process named 'x'" with a suggestion.
+  std::string resolve_units(std::string_view name, std::vector<Unit*>& out) const;
+  Unit& create_unit(const std::string& id, unsigned instance, unsigned instances);
+  void refresh_flags(Unit& u);
+  std::string check_transient(const ProcessConfig& cfg) const;
+  std::string dependency_cycle(const std::string& from, const std::string& to) const;
+  bool has_process(const Unit& u, KillWhom whom) const;
+  std::string_view removal_reason(const Unit& u) const;
   const ProcessConfig* effective(const Unit& u) const;
   bool wants_up(const Unit& u) const;
   bool dep_satisfied(const Dependency& d) const;
@@ -268,12 +320,13 @@ class Supervisor {
   const Clock& clock_;
   std::map<std::string, std::unique_ptr<Unit>, std::less<>> units_;
   std::map<std::string, std::vector<const ProcessConfig*>, std::less<>> versions_;  ///< by id
-  std::map<std::string, std::vector<Unit*>, std::less<>> instances_;  ///< by id
+  std::map<std::string, std::vector<Unit*>, std::less<>> instances_;                ///< by id
   std::map<std::string, std::vector<Unit*>, std::less<>> dependents_;  ///< by id depended on
   std::map<int, Unit*> by_pid_;
   std::set<std::tuple<MonoTime, Unit*, int>> timers_;
   std::vector<Unit*> queue_;
   std::unique_ptr<Config> config_;
+  std::map<std::string, std::unique_ptr<ProcessConfig>, std::less<>> transients_;  ///< by id
   bool started_ = false;
   bool shutting_down_ = false;
   bool draining_ = false;

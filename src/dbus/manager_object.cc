@@ -1,1 +1,410 @@
-// placeholder
+#include "dbus/manager_object.h"
+
+#include <grp.h>
+#include <pwd.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "core/state.h"
+#include "dbus/object_path.h"
+#include "dbus/transient_spec.h"
+
+namespace procman::dbus {
+namespace {
+
+// getgrnam_r/getpwuid_r want a caller-sized buffer; grow it until the entry fits.
+template <typename Entry, typename Lookup>
+bool lookup_entry(Lookup&& lookup, Entry* entry, std::vector<char>* buf) {
+  buf->resize(1024);
+  for (;;) {
+    Entry* found = nullptr;
+    int r = lookup(entry, buf->data(), buf->size(), &found);
+    if (r == ERANGE && buf->size() < (1u << 20)) {
+      buf->resize(buf->size() * 2);
+      continue;
+    }
+    return r == 0 && found != nullptr;
+  }
+}
+
+// Root, or a member of `group_name` by primary gid, supplementary gid or the
+// group's member list. Anything the bus cannot tell us counts as "no".
+bool is_admin(const sdbus::Message& msg, const std::string& group_name) {
+  uid_t uid = 0;
+  try {
+    uid = msg.getCredsUid();
+  } catch (const sdbus::Error&) {
+    return false;
+  }
+  if (uid == 0) return true;
+
+  struct group gr {};
+  std::vector<char> gbuf;
+  if (!lookup_entry<struct group>(
+          [&](struct group* g, char* b, std::size_t n, struct group** out) {
+            return getgrnam_r(group_name.c_str(), g, b, n, out);
+          },
+          &gr, &gbuf)) {
+    return false;
+  }
+  gid_t admin_gid = gr.gr_gid;
+
+  try {
+    if (msg.getCredsGid() == admin_gid) return true;
+  } catch (const sdbus::Error&) {
+  }
+  try {
+    auto gids = msg.getCredsSupplementaryGids();
+    if (std::find(gids.begin(), gids.end(), admin_gid) != gids.end()) return true;
+  } catch (const sdbus::Error&) {
+  }
+  struct passwd pw {};
+  std::vector<char> pbuf;
+  if (!lookup_entry<struct passwd>(
+          [&](struct passwd* p, char* b, std::size_t n, struct passwd** out) {
+            return getpwuid_r(uid, p, b, n, out);
+          },
+          &pw, &pbuf)) {
+    return false;
+  }
+  for (char** m = gr.gr_mem; m && *m; ++m) {
+    if (std::string_view(*m) == pw.pw_name) return true;
+  }
+  return false;
+}
+
+sdbus::Error to_sdbus(const Error& e) { return sdbus::Error(e.name, e.message); }
+
+// Replies are sent from wherever the backend finishes; a connection that went
+// away in the meantime has nobody to answer, which is not the backend's problem.
+template <typename Send>
+void send_reply(Send&& send) {
+  try {
+    send();
+  } catch (const sdbus::Error&) {
+  }
+}
+
+}  // namespace
+
+void throw_error(const Error& e) { throw to_sdbus(e); }
+
+bool parse_mode(const std::string& mode) {
+  if (mode.empty() || mode == "wait") return true;
+  if (mode == "no-block") return false;
+  throw sdbus::Error(kErrInvalidArgs,
+                     fmt::format("invalid mode '{}': expected 'wait' or 'no-block'", mode));
+}
+
+std::string parse_whom(const std::string& whom) {
+  if (whom.empty() || whom == "group") return "group";
+  if (whom == "main") return "main";
+  throw sdbus::Error(kErrInvalidArgs,
+                     fmt::format("invalid whom '{}': expected 'group' or 'main'", whom));
+}
+
+void check_signal(int32_t signal) {
+  if (signal < 1 || signal > 64) {
+    throw sdbus::Error(kErrInvalidArgs,
+                       fmt::format("invalid signal {}: expected a number from 1 to 64", signal));
+  }
+}
+
+// ---- ObjectContext ----
+
+ObjectContext::ObjectContext(Backend& backend, Policy policy)
+    : backend_(backend),
+      policy_(std::move(policy)),
+      pending_(std::make_shared<std::map<uint64_t, Reply>>()) {}
+
+// The pending replies go unanswered: their callers get an error from the bus
+// when the connection closes right after.
+ObjectContext::~ObjectContext() = default;
+
+Caller ObjectContext::caller(const sdbus::IObject& object) const {
+  Caller c;
+  const sdbus::Message* msg = object.getCurrentlyProcessedMessage();
+  if (!msg) return c;
+  try {
+    c.bus_name = msg->getSender();
+  } catch (const sdbus::Error&) {
+  }
+  try {
+    c.uid = msg->getCredsUid();
+  } catch (const sdbus::Error&) {
+  }
+  try {
+    c.pid = static_cast<uint32_t>(msg->getCredsPid());
+  } catch (const sdbus::Error&) {
+  }
+  return c;
+}
+
+void ObjectContext::authorize(const sdbus::IObject& object, std::string_view method) const {
+  if (!policy_.check_access) return;
+  const sdbus::Message* msg = object.getCurrentlyProcessedMessage();
+  if (msg && is_admin(*msg, policy_.admin_group)) return;
+  throw sdbus::Error(kErrAccessDenied, fmt::format("{} requires root or membership of group '{}'",
+                                                   method, policy_.admin_group));
+}
+
+const ProcessView& ObjectContext::view(const std::string& name) {
+  auto it = views_.find(name);
+  if (it != views_.end()) return it->second;
+  auto v = backend_.process(name);
+  if (!v) {
+    if (auto err = backend_.check_name(name)) throw_error(*err);
+    throw sdbus::Error(kErrNoSuchProcess, fmt::format("no process named '{}'", name));
+  }
+  return views_.emplace(name, std::move(*v)).first->second;
+}
+
+const ManagerView& ObjectContext::manager_view() {
+  if (!manager_view_) manager_view_ = backend_.manager();
+  return *manager_view_;
+}
+
+void ObjectContext::invalidate() {
+  views_.clear();
+  manager_view_.reset();
+}
+
+OpDone ObjectContext::keep(Reply reply) {
+  uint64_t id = next_id_++;
+  pending_->emplace(id, std::move(reply));
+  return [weak = std::weak_ptr(pending_), id](OpResult r) {
+    auto pending = weak.lock();
+    if (!pending) return;
+    auto it = pending->find(id);
+    if (it == pending->end()) return;  // done called twice: the first answer stands
+    Reply answer = std::move(it->second);
+    pending->erase(it);
+    answer(r);
+  };
+}
+
+OpDone ObjectContext::hold(sdbus::Result<std::string>&& result) {
+  auto held = std::make_shared<sdbus::Result<std::string>>(std::move(result));
+  return keep([held](const OpResult& r) {
+    send_reply([&] {
+      if (r.error) {
+        held->returnError(to_sdbus(*r.error));
+      } else {
+        held->returnResults(r.state);
+      }
+    });
+  });
+}
+
+OpDone ObjectContext::hold(sdbus::Result<>&& result) {
+  auto held = std::make_shared<sdbus::Result<>>(std::move(result));
+  return keep([held](const OpResult& r) {
+    send_reply([&] {
+      if (r.error) {
+        held->returnError(to_sdbus(*r.error));
+      } else {
+        held->returnResults();
+      }
+    });
+  });
+}
+
+// ---- ManagerObject ----
+
+ManagerObject::ManagerObject(sdbus::IConnection& conn, ObjectContext& ctx)
+    : AdaptorInterfaces(conn, std::string(kManagerPath)), ctx_(ctx) {
+  registerAdaptor();
+}
+
+ManagerObject::~ManagerObject() { unregisterAdaptor(); }
+
+void ManagerObject::emit_properties_changed() {
+  getObject().emitPropertiesChangedSignal(org::procman::Manager_adaptor::INTERFACE_NAME);
+}
+
+std::vector<sdbus::Struct<std::string, std::string, std::string, std::string, int32_t, uint32_t,
+                          std::string, sdbus::ObjectPath>>
+ManagerObject::ListProcesses() {
+  return translate(ctx_, [&] {
+    std::vector<sdbus::Struct<std::string, std::string, std::string, std::string, int32_t, uint32_t,
+                              std::string, sdbus::ObjectPath>>
+        out;
+    for (const auto& v : ctx_.backend().processes()) {
+      const auto& s = v.status;
+      out.emplace_back(s.name, s.id, std::string(core::state_name(s.state)), s.sub_state,
+                       s.pid > 0 ? s.pid : 0, s.restarts, s.health,
+                       sdbus::ObjectPath(process_path(s.name)));
+    }
+    return out;
+  });
+}
+
+sdbus::ObjectPath ManagerObject::GetProcess(const std::string& name) {
+  return translate(ctx_, [&] {
+    if (auto err = ctx_.backend().check_name(name)) throw_error(*err);
+    if (ctx_.backend().process(name)) return sdbus::ObjectPath(process_path(name));
+    // A valid name without an object of its own: an id with instances.
+    std::vector<std::string> instances;
+    for (const auto& v : ctx_.backend().processes()) {
+      if (v.status.id == name) instances.push_back(v.status.name);
+    }
+    if (instances.empty()) {
+      throw sdbus::Error(kErrNoSuchProcess, fmt::format("no process named '{}'", name));
+    }
+    throw sdbus::Error(kErrNoSuchProcess,
+                       fmt::format("'{}' has instances ({}); ask for one of them", name,
+                                   fmt::join(instances, ", ")));
+  });
+}
+
+void ManagerObject::operate(Op op, const char* method, sdbus::Result<std::string>&& result,
+                            const std::string& name, const std::string& mode) {
+  translate(ctx_, [&] {
+    ctx_.authorize(getObject(), method);
+    bool wait = parse_mode(mode);
+    if (auto err = ctx_.backend().check_name(name)) throw_error(*err);
+    // From here on the reply belongs to the backend's done callback.
+    ctx_.backend().operate(op, name, wait, ctx_.hold(std::move(result)));
+  });
+}
+
+void ManagerObject::StartProcess(sdbus::Result<std::string>&& result, std::string name,
+                                 std::string mode) {
+  operate(Op::Start, "StartProcess", std::move(result), name, mode);
+}
+
+void ManagerObject::StopProcess(sdbus::Result<std::string>&& result, std::string name,
+                                std::string mode) {
+  operate(Op::Stop, "StopProcess", std::move(result), name, mode);
+}
+
+void ManagerObject::RestartProcess(sdbus::Result<std::string>&& result, std::string name,
+                                   std::string mode) {
+  operate(Op::Restart, "RestartProcess", std::move(result), name, mode);
+}
+
+void ManagerObject::KillProcess(const std::string& name, const std::string& whom,
+                                const int32_t& signal) {
+  translate(ctx_, [&] {
+    ctx_.authorize(getObject(), "KillProcess");
+    std::string w = parse_whom(whom);
+    check_signal(signal);
+    if (auto err = ctx_.backend().kill(name, w, signal)) throw_error(*err);
+  });
+}
+
+void ManagerObject::ResetFailed(const std::string& name) {
+  translate(ctx_, [&] {
+    ctx_.authorize(getObject(), "ResetFailed");
+    if (auto err = ctx_.backend().reset_failed(name)) throw_error(*err);
+  });
+}
+
+std::tuple<std::string, sdbus::ObjectPath> ManagerObject::RunTransient(
+    const std::string& name, const std::map<std::string, sdbus::Variant>& properties) {
+  return translate(ctx_, [&] {
+    ctx_.authorize(getObject(), "RunTransient");
+    auto spec = spec_from_properties(name, properties);
+    if (auto* err = std::get_if<Error>(&spec)) throw_error(*err);
+    auto given = ctx_.backend().run_transient(std::get<TransientSpec>(spec));
+    if (auto* err = std::get_if<Error>(&given)) throw_error(*err);
+    const auto& assigned = std::get<std::string>(given);
+    return std::tuple<std::string, sdbus::ObjectPath>(assigned,
+                                                      sdbus::ObjectPath(process_path(assigned)));
+  });
+}
+
+void ManagerObject::RemoveProcess(sdbus::Result<>&& result, std::string name) {
+  translate(ctx_, [&] {
+    ctx_.authorize(getObject(), "RemoveProcess");
+    if (auto err = ctx_.backend().check_name(name)) throw_error(*err);
+    ctx_.backend().remove(name, ctx_.hold(std::move(result)));
+  });
+}
+
+std::vector<std::string> ManagerObject::GetProcessLogs(const std::string& name,
+                                                       const uint32_t& lines) {
+  return translate(ctx_, [&] {
+    auto logs = ctx_.backend().logs(name, lines);
+    if (auto* err = std::get_if<Error>(&logs)) throw_error(*err);
+    return std::move(std::get<std::vector<std::string>>(logs));
+  });
+}
+
+std::vector<sdbus::Struct<uint64_t, uint64_t, bool, std::string>> ManagerObject::ReadLogs(
+    const std::string& name, const uint64_t& after, const uint32_t& max) {
+  return translate(ctx_, [&] {
+    auto lines = ctx_.backend().read_logs(name, after, max);
+    if (auto* err = std::get_if<Error>(&lines)) throw_error(*err);
+    std::vector<sdbus::Struct<uint64_t, uint64_t, bool, std::string>> out;
+    for (auto& l : std::get<std::vector<LogLine>>(lines)) {
+      out.emplace_back(l.seq, l.realtime_usec, l.is_stderr, std::move(l.text));
+    }
+    return out;
+  });
+}
+
+std::tuple<std::vector<std::string>, std::vector<std::string>, std::vector<std::string>,
+           std::vector<std::string>>
+ManagerObject::Reload() {
+  return translate(ctx_, [&] {
+    ctx_.authorize(getObject(), "Reload");
+    auto r = ctx_.backend().reload();
+    if (auto* err = std::get_if<Error>(&r)) throw_error(*err);
+    auto& rr = std::get<ReloadResult>(r);
+    return std::make_tuple(std::move(rr.added), std::move(rr.removed), std::move(rr.restarted),
+                           std::move(rr.pending));
+  });
+}
+
+void ManagerObject::Shutdown(const std::string& message) {
+  translate(ctx_, [&] {
+    ctx_.authorize(getObject(), "Shutdown");
+    if (auto err = ctx_.backend().shutdown(ctx_.caller(getObject()), message)) throw_error(*err);
+  });
+}
+
+template <typename Fn>
+auto ManagerObject::property(Fn&& fn) -> decltype(fn(std::declval<const ManagerView&>())) {
+  try {
+    return fn(ctx_.manager_view());
+  } catch (const sdbus::Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw sdbus::Error(kErrFailed, e.what());
+  }
+}
+
+std::string ManagerObject::Version() {
+  return property([](const ManagerView& m) { return m.version; });
+}
+std::string ManagerObject::ConfigPath() {
+  return property([](const ManagerView& m) { return m.config_path; });
+}
+std::string ManagerObject::ConfigUid() {
+  return property([](const ManagerView& m) { return m.config_uid; });
+}
+std::string ManagerObject::FifoPath() {
+  return property([](const ManagerView& m) { return m.fifo_path; });
+}
+std::string ManagerObject::StateDirectory() {
+  return property([](const ManagerView& m) { return m.state_dir; });
+}
+std::string ManagerObject::State() {
+  return property([](const ManagerView& m) { return m.state; });
+}
+std::string ManagerObject::StatusText() {
+  return property([](const ManagerView& m) { return m.status_text; });
+}
+uint32_t ManagerObject::ProcessCount() {
+  return property([](const ManagerView& m) { return m.process_count; });
+}
+std::map<std::string, uint32_t> ManagerObject::Counts() {
+  return property([](const ManagerView& m) { return m.counts; });
+}
+
+}  // namespace procman::dbus

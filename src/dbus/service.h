@@ -5,6 +5,7 @@
 // loop; nothing blocks and no thread is started.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -24,6 +25,13 @@ struct ServiceOptions {
   /// System bus: methods (not property reads) require uid 0 or membership of
   /// this group, checked from the caller's credentials (on top of the bus policy).
   std::string admin_group = "procman";
+  /// Connect to this address instead of the standard bus of `bus` (tests use a
+  /// private bus); `bus` still decides the access checks. "" = the standard bus
+  /// (DBUS_SESSION_BUS_ADDRESS / DBUS_SYSTEM_BUS_ADDRESS are honoured).
+  std::string address;
+  /// Called once, from the loop, when the bus connection is lost, with why.
+  /// The Service stays usable (its calls do nothing) and connected() is false.
+  std::function<void(const std::string& why)> on_disconnected;
 };
 
 class Service {

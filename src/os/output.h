@@ -84,6 +84,7 @@ class LineRing {
     std::string line;
     bool is_stderr = false;
     uint64_t realtime_usec = 0;
+    uint64_t seq = 0;  ///< 1 for the first line ever pushed, +1 per line; survives clear()
   };
 
   /// A line longer than max_bytes is kept truncated to max_bytes.
@@ -92,6 +93,8 @@ class LineRing {
   void push(std::string_view line, bool is_stderr, uint64_t realtime_usec);
   /// The last min(n, size()) lines, oldest first.
   std::vector<Entry> last(std::size_t n) const;
+  /// Lines with seq > after, oldest first, at most `max` (0 = no limit).
+  std::vector<Entry> since(uint64_t after, std::size_t max) const;
 
   std::size_t size() const { return entries_.size(); }
   std::size_t bytes() const { return bytes_; }
@@ -102,6 +105,7 @@ class LineRing {
   std::size_t max_bytes_;
   std::size_t bytes_ = 0;
   std::deque<Entry> entries_;
+  uint64_t next_seq_ = 1;
 };
 
 }  // namespace procman::os

@@ -483,7 +483,8 @@ SpawnResult spawn(const SpawnRequest& req) {
     }
   }
   unique_fd in_holder, out_holder, err_holder;
-  if (!above_stdio(null_in.get(), &in_holder, &plan.stdin_fd, &result.error) ||
+  if (!above_stdio(req.stdin_fd < 0 ? null_in.get() : req.stdin_fd, &in_holder, &plan.stdin_fd,
+                   &result.error) ||
       !above_stdio(req.stdout_fd < 0 ? null_out.get() : req.stdout_fd, &out_holder, &plan.stdout_fd,
                    &result.error) ||
       !above_stdio(req.stderr_fd < 0 ? null_out.get() : req.stderr_fd, &err_holder, &plan.stderr_fd,

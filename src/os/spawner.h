@@ -22,6 +22,7 @@ struct SpawnRequest {
   std::vector<std::string> argv;  ///< argv[0] is looked up in PATH from `env` unless it has a '/'
   std::vector<std::string> env;   ///< the complete environment, "KEY=VALUE" each
   std::optional<std::string> work_dir;
+  int stdin_fd = -1;                 ///< borrowed; -1 means /dev/null
   int stdout_fd = -1;                ///< borrowed; -1 means /dev/null
   int stderr_fd = -1;                ///< borrowed; -1 means /dev/null
   std::optional<std::string> user;   ///< name or number

@@ -12,6 +12,7 @@
 
 #include "core/command_line.h"
 #include "core/config_parser.h"
+#include "core/describe.h"
 #include "core/effective.h"
 #include "core/example_config.h"
 #include "core/names.h"
@@ -39,85 +40,10 @@ const char* type_name(core::CommandType t) {
   return "?";
 }
 
-const char* restart_name(core::RestartPolicy r) {
-  switch (r) {
-    case core::RestartPolicy::Always: return "always";
-    case core::RestartPolicy::OnFailure: return "on-failure";
-    case core::RestartPolicy::No: return "no";
-  }
-  return "?";
-}
-
-
-std::string hook_text(const core::Hook& h) {
-  return fmt::format("{} (timeout {})", h.command, core::format_duration(h.timeout));
-}
-
-/// A health or readiness check: what it probes, then how often and how many in a row count.
-std::string check_text(const core::HealthCheck& h) {
-  using K = core::HealthCheck::Kind;
-  const std::string timeout = core::format_duration(h.timeout);
-  std::string out;
-  switch (h.kind) {
-    case K::Command:
-      out = fmt::format("{} (timeout {})", h.command, timeout);
-      break;
-    case K::Folder:
-      out = fmt::format("folder {} inactive for {}", h.folder,
-                        core::format_duration(h.inactive_time));
-      break;
-    case K::Http:
-      out = fmt::format("http {} -> {} (timeout {})", h.url, h.expect_status, timeout);
-      break;
-    case K::Tcp: {
-      const bool v6 = h.host.find(':') != std::string::npos;
-      out = fmt::format("tcp {}{}{}:{} (timeout {})", v6 ? "[" : "", h.host, v6 ? "]" : "", h.port,
-                        timeout);
-      break;
-    }
-    case K::File:
-      out = fmt::format("file {} exists", h.path);
-      break;
-  }
-  out += fmt::format("; every {}", core::format_duration(h.period));
-  if (h.initial_delay > core::Duration::zero())
-    out += fmt::format(" (first after {})", core::format_duration(h.initial_delay));
-  out += fmt::format(", pass after {}, fail after {} in a row", h.success_threshold,
-                     h.failure_threshold);
-  return out;
-}
-
-std::string dependency_text(const core::Dependency& d) {
-  using K = core::Dependency::Kind;
-  std::string what;
-  switch (d.kind) {
-    case K::Process:
-      return fmt::format("{} ({})", d.id, condition_name(d.condition));
-    case K::Url:
-      what = fmt::format("url {} -> {}", d.target, d.expect_status);
-      break;
-    case K::Tcp:
-      what = "tcp " + d.target;
-      break;
-    case K::Path:
-      what = "path " + d.target;
-      break;
-    case K::NotListening:
-      what = "not-listening " + d.target;
-      break;
-    case K::NotExists:
-      what = "not-exists " + d.target;
-      break;
-    case K::NotRunning:
-      what = "not-running /" + d.target + "/";
-      break;
-  }
-  const std::string timeout = d.timeout == core::Duration::zero()
-                                  ? "no timeout"
-                                  : "timeout " + core::format_duration(d.timeout);
-  return fmt::format("{} (poll {}, {}{})", what, core::format_duration(d.poll_interval), timeout,
-                     d.retry ? "" : ", no retry");
-}
+using core::check_text;
+using core::dependency_text;
+using core::hook_text;
+using core::restart_name;
 
 /// One version of a process, as `check` shows it.
 void describe(const core::ProcessConfig& p, bool effective, const core::LocalDateTime& now) {

@@ -96,15 +96,21 @@ core::LocalDateTime Daemon::local() const { return os::to_local(wall()); }
 
 // ---------------------------------------------------------------- startup
 
-std::optional<core::Config> Daemon::load_config(bool reload) {
+std::optional<core::Config> Daemon::load_config(bool reload, std::string* errors) {
   std::string error;
   auto text = os::read_file(opts_.config_path, &error);
   if (!text) {
-    console_.error(fmt::format("cannot read {}: {}", opts_.config_path, error));
+    const std::string e = fmt::format("cannot read {}: {}", opts_.config_path, error);
+    console_.error(e);
+    if (errors) *errors = e;
     return std::nullopt;
   }
   core::ParseResult r = core::parse_config(*text, opts_.config_path, base_env_);
-  for (const auto& d : r.errors) console_.error(core::format_diagnostic(d));
+  for (const auto& d : r.errors) {
+    const std::string e = core::format_diagnostic(d);
+    console_.error(e);
+    if (errors) *errors += (errors->empty() ? "" : "\n") + e;
+  }
   if (!r.config) {
     console_.error(fmt::format("{}: {} error(s){}", opts_.config_path, r.errors.size(),
                                reload ? "; keeping the running configuration" : ""));
@@ -201,12 +207,17 @@ int Daemon::run() {
   sup_->apply_config(*config_);
   for (const auto& u : sup_->status()) console_.reserve(u.name);
   restore_state();
-  console_.notice(fmt::format("procmand {} supervising {} process(es) from {} (state in {})",
-                              PROCMAN_VERSION, sup_->status().size(), opts_.config_path, state_dir_));
+  if (!open_front_doors()) return kExitFailure;
+  console_.notice(fmt::format("procmand {} supervising {} process(es) from {} (state in {}{}{})",
+                              PROCMAN_VERSION, sup_->status().size(), opts_.config_path, state_dir_,
+                              fifo_path_.empty() ? "" : ", fifo ", fifo_path_));
   sup_->start();
+  daemon_state_ = "running";
+  if (bus_) bus_->manager_changed();
   after_event();
   int r = loop_.run();
   persist();
+  close_front_doors();
   if (r < 0) {
     console_.error(fmt::format("event loop failed: {}", std::strerror(-r)));
     return kExitFailure;
@@ -223,6 +234,7 @@ void Daemon::restore_state() {
     console_.warning(fmt::format("ignoring {}: {}", state_file_, error));
     return;
   }
+  restore_transients(st->transients);
   const bool same_boot = !boot_id_.empty() && st->boot_id == boot_id_;
   std::vector<core::RestoredUnit> restored;
   for (auto& u : st->units) {
@@ -292,8 +304,20 @@ void Daemon::after_event() {
     timer_.set_enabled(false);
   }
   arm_wall_timer();
+  // State first, replies second: whoever was waiting for an operation finds
+  // state.json already saying so.
   if (sup_->dirty()) persist();
+  complete_ops();
   if (sup_->shutdown_complete()) {
+    // The controller goes last (it may want to see every process stop), and
+    // event hooks fired by the final stops get to finish (bounded by their timeout).
+    if (controller_ && controller_->running()) {
+      controller_->stop();
+      return;
+    }
+    if (!event_hooks_.empty()) return;
+    if (exiting_) return;
+    exiting_ = true;
     console_.notice("all processes stopped; exiting");
     loop_.exit(exit_code_);
   }
@@ -344,6 +368,9 @@ void Daemon::persist() {
   st.daemon_pid = static_cast<int>(getpid());
   st.written_usec = realtime_usec();
   st.units = sup_->status();
+  // Only what the supervisor still defines: a transient being removed is not brought back.
+  for (const auto& id : sup_->transient_ids())
+    if (auto it = transients_.find(id); it != transients_.end()) st.transients.push_back(it->second);
   std::string error;
   if (!os::write_file_atomic(state_file_, core::serialize_state(st), &error))
     console_.warning(fmt::format("cannot save state to {}: {}", state_file_, error));
@@ -360,33 +387,25 @@ void Daemon::on_shutdown_signal(int sig) {
     for (const auto& u : sup_->status())
       if (core::is_active(u.state)) signal(u, SIGKILL);
     for (const auto& [pid, h] : hooks_) os::signal_group(pid, SIGKILL);
+    for (const auto& [pid, h] : event_hooks_) os::signal_group(pid, SIGKILL);
+    if (controller_ && controller_->running()) os::signal_group(controller_->pid(), SIGKILL);
     return;
   }
-  console_.notice(fmt::format("{} received: stopping all processes (again to kill them now)",
-                              core::signal_name(sig)));
+  begin_shutdown(fmt::format("{} received: stopping all processes (again to kill them now)",
+                             core::signal_name(sig)));
+}
+
+void Daemon::begin_shutdown(const std::string& why) {
+  if (sup_->shutting_down()) return;
+  console_.notice(why);
+  daemon_state_ = "stopping";
+  if (bus_) bus_->manager_changed();
   sup_->shutdown();
 }
 
 void Daemon::on_reload() {
   console_.notice(fmt::format("SIGHUP: reloading {}", opts_.config_path));
-  auto cfg = load_config(true);
-  if (!cfg) return;
-  if (cfg->uid != config_->uid) {
-    console_.error(fmt::format("reload refused: uid changed from {} to {}; restart procmand to switch",
-                               config_->uid, cfg->uid));
-    return;
-  }
-  config_ = std::move(cfg);
-  for (const auto& p : config_->processes)
-    console_.reserve(p.instances > 1 ? p.id + "@" + std::to_string(p.instances - 1) : p.id);
-  core::ReloadSummary s = sup_->apply_config(*config_);
-  auto join = [](const std::vector<std::string>& v) {
-    std::string out;
-    for (const auto& x : v) out += (out.empty() ? "" : ", ") + x;
-    return out.empty() ? std::string("-") : out;
-  };
-  console_.notice(fmt::format("reloaded: added {}; removed {}; restarted {}; changed, restart pending {}",
-                              join(s.added), join(s.removed), join(s.restarted), join(s.changed_pending)));
+  reload();  // logs what changed, or why nothing did
 }
 
 void Daemon::on_sigchld() {
@@ -402,6 +421,11 @@ void Daemon::on_sigchld() {
 }
 
 void Daemon::on_reaped(pid_t pid, const core::ExitInfo& exit) {
+  if (event_hooks_.count(pid)) {
+    on_event_hook_exit(pid, exit);
+    return;
+  }
+  if (controller_ && controller_->on_reaped(pid, exit)) return;
   if (auto c = check_pids_.find(pid); c != check_pids_.end()) {
     const uint64_t id = c->second;
     check_pids_.erase(c);
@@ -846,7 +870,9 @@ void Daemon::signal(const core::UnitStatus& unit, int sig) {
   if (unit.pgid > 0) {
     os::signal_group(unit.pgid, sig);
     // A stopped (SIGSTOP) group would never act on SIGTERM.
-    if (sig != SIGKILL && sig != SIGCONT) os::signal_group(unit.pgid, SIGCONT);
+    // (Unless the signal is itself one that stops it: `procmanctl kill -s STOP` must hold.)
+    if (sig != SIGKILL && sig != SIGCONT && sig != SIGSTOP && sig != SIGTSTP && sig != SIGTTIN && sig != SIGTTOU)
+      os::signal_group(unit.pgid, SIGCONT);
   }
   if (unit.pid > 0 && getpgid(unit.pid) != unit.pgid) {
     if (auto a = adopted_.find(unit.pid); a != adopted_.end()) os::signal_pidfd(a->second.pidfd.get(), sig);
@@ -887,9 +913,15 @@ void Daemon::watch_member(pid_t pid) {
 }
 
 void Daemon::transition(const core::UnitStatus& unit, core::State from, std::string_view reason) {
-  (void)from;
   if (reason.empty()) console_.notice(fmt::format("{} {}", unit.name, core::state_name(unit.state)));
   else console_.notice(fmt::format("{} {}: {}", unit.name, core::state_name(unit.state), reason));
+  notify_front_doors(unit, from, reason);
+}
+
+void Daemon::signal_main(const core::UnitStatus& unit, int sig) {
+  if (unit.pid <= 0) return;
+  if (auto a = adopted_.find(unit.pid); a != adopted_.end()) os::signal_pidfd(a->second.pidfd.get(), sig);
+  else ::kill(unit.pid, sig);
 }
 
 void Daemon::released(const core::UnitStatus& unit) {

@@ -1,7 +1,9 @@
 // procmand's body: the OS side of the supervisor. It implements the core's
 // Effects (spawning, signalling, hooks, pid discovery) and Clock with real
 // processes and clocks, and routes sd-event events (SIGCHLD, signals, pidfds,
-// output FIFOs, inotify, the timer) into core::Supervisor.
+// output FIFOs, inotify, the timer) into core::Supervisor. It also implements
+// the dbus::Backend that the D-Bus objects, the FIFO and the controller are
+// served from (daemon_api.cc).
 #pragma once
 
 #include <map>
@@ -10,25 +12,37 @@
 #include <string>
 
 #include "core/config.h"
+#include "core/operation.h"
 #include "core/supervisor.h"
+#include "core/transient.h"
+#include "dbus/backend.h"
+#include "dbus/service.h"
 #include "os/event_loop.h"
+#include "os/fifo.h"
 #include "os/files.h"
 #include "os/output.h"
 #include "os/probe.h"
 #include "os/unique_fd.h"
 #include "procmand/console.h"
+#include "procmand/controller.h"
 
 namespace procman {
+
+enum class BusChoice { Session, System, None };
 
 struct DaemonOptions {
   std::string config_path;               ///< absolute
   std::optional<std::string> state_dir;  ///< overrides the default location
+  BusChoice bus = BusChoice::Session;
+  std::string bus_name = "org.procman.Manager";
+  std::optional<std::string> fifo_path;  ///< overrides the path derived from the config
+  bool no_fifo = false;
 };
 
 /// Exit codes of procmand (sysexits-style where one fits).
 enum DaemonExit { kExitOk = 0, kExitFailure = 1, kExitConfig = 78, kExitLocked = 75 };
 
-class Daemon final : public core::Effects, public core::Clock {
+class Daemon final : public core::Effects, public core::Clock, public dbus::Backend {
  public:
   Daemon(DaemonOptions opts, Console& console);
   ~Daemon() override;
@@ -53,9 +67,29 @@ class Daemon final : public core::Effects, public core::Clock {
                  const core::ProcessConfig& cfg) override;
   void cancel_checks(const core::UnitStatus& unit) override;
   void signal(const core::UnitStatus& unit, int sig) override;
+  void signal_main(const core::UnitStatus& unit, int sig) override;
+  void unit_added(const core::UnitStatus& unit) override;
+  void unit_removed(const std::string& name) override;
   bool group_alive(const core::UnitStatus& unit) override;
   void transition(const core::UnitStatus& unit, core::State from, std::string_view reason) override;
   void released(const core::UnitStatus& unit) override;
+
+  // dbus::Backend (daemon_api.cc): also what the FIFO and the controller use.
+  dbus::ManagerView manager() override;
+  std::vector<dbus::ProcessView> processes() override;
+  std::optional<dbus::ProcessView> process(std::string_view name) override;
+  dbus::Usage usage(std::string_view name) override;
+  std::optional<dbus::Error> check_name(std::string_view name) override;
+  void operate(dbus::Op op, std::string_view name, bool wait, dbus::OpDone done) override;
+  std::optional<dbus::Error> kill(std::string_view name, std::string_view whom, int signal) override;
+  std::optional<dbus::Error> reset_failed(std::string_view name) override;
+  std::variant<std::string, dbus::Error> run_transient(const dbus::TransientSpec& spec) override;
+  void remove(std::string_view name, dbus::OpDone done) override;
+  std::variant<std::vector<std::string>, dbus::Error> logs(std::string_view name, uint32_t lines) override;
+  std::variant<std::vector<dbus::LogLine>, dbus::Error> read_logs(std::string_view name, uint64_t after,
+                                                                  uint32_t max) override;
+  std::variant<dbus::ReloadResult, dbus::Error> reload() override;
+  std::optional<dbus::Error> shutdown(const dbus::Caller& caller, std::string_view message) override;
 
  private:
   /// A unit's two output FIFOs, what reads them, and its recent lines.
@@ -93,7 +127,9 @@ class Daemon final : public core::Effects, public core::Clock {
     os::EventSource source;
   };
 
-  std::optional<core::Config> load_config(bool reporting_only);
+  /// Reads and validates the file; on errors logs them and, when `errors` is
+  /// given, also returns their text there.
+  std::optional<core::Config> load_config(bool reload, std::string* errors = nullptr);
   bool setup_state_dir(const std::string& uid);
   void restore_state();
   void after_event();
@@ -104,6 +140,22 @@ class Daemon final : public core::Effects, public core::Clock {
   void on_reaped(pid_t pid, const core::ExitInfo& exit);
   void on_shutdown_signal(int sig);
   void on_reload();
+  void begin_shutdown(const std::string& why);
+
+  // Front doors (daemon_api.cc).
+  /// False when procmand must not run: the bus name belongs to another procmand.
+  bool open_front_doors();
+  void close_front_doors();
+  dbus::ProcessView view_of(const core::UnitStatus& u) const;
+  std::optional<dbus::Error> unknown_name(std::string_view name) const;
+  std::variant<std::string, dbus::Error> add_transient(core::TransientRequest req);
+  void complete_ops();
+  void on_command_line(std::string_view line, std::string_view source);
+  std::string status_text() const;
+  void notify_front_doors(const core::UnitStatus& unit, core::State from, std::string_view reason);
+  void fire_event_hooks(const core::UnitStatus& unit, core::State from, std::string_view reason, int last_pid);
+  void on_event_hook_exit(pid_t pid, const core::ExitInfo& exit);
+  void restore_transients(const std::vector<core::TransientRequest>& transients);
   void on_pid_file(const std::string& filename);
   void on_podman_launcher_exit(PodmanWatch& w, const core::ExitInfo& exit);
   void on_podman_inspect_exit(PodmanWatch& w, const core::ExitInfo& exit);
@@ -155,6 +207,26 @@ class Daemon final : public core::Effects, public core::Clock {
   os::EventSource sigchld_, sigterm_, sigint_, sighup_, timer_, pid_inotify_, post_;
   int exit_code_ = kExitOk;
   bool force_requested_ = false;
+  bool exiting_ = false;
+
+  // Front doors.
+  std::string daemon_state_ = "starting";  ///< starting, running, reloading, stopping
+  std::unique_ptr<dbus::Service> bus_;
+  std::unique_ptr<os::FifoServer> fifo_;
+  std::string fifo_path_;
+  std::unique_ptr<Controller> controller_;
+  core::PendingOps ops_;
+  std::map<uint64_t, dbus::OpDone> op_done_;
+  core::NameCounter names_;
+  std::map<std::string, core::TransientRequest> transients_;  ///< by assigned name
+  /// on-start/on-exit/on-failure commands in flight: pid -> unit, with a kill timer.
+  struct EventHook {
+    std::string unit;
+    std::string kind;
+    os::EventSource timeout;
+  };
+  std::map<pid_t, EventHook> event_hooks_;
+  std::map<std::string, int> last_pid_;  ///< the latest main pid of each unit, for exit events
 };
 
 }  // namespace procman

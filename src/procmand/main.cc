@@ -32,6 +32,17 @@ int main(int argc, char** argv) {
                  "$XDG_STATE_HOME/procman, each with the config uid appended)");
   app.add_option("--color", color, "Colour output: auto, always or never")
       ->check(CLI::IsMember({"auto", "always", "never"}));
+  bool user_bus = false, system_bus = false, no_bus = false, no_fifo = false;
+  std::string bus_name = "org.procman.Manager";
+  std::string fifo;
+  auto* user_flag = app.add_flag("--user", user_bus, "Serve org.procman.Manager on the session bus (default)");
+  auto* system_flag = app.add_flag("--system", system_bus, "Serve org.procman.Manager on the system bus");
+  auto* no_bus_flag = app.add_flag("--no-bus", no_bus, "Do not connect to D-Bus at all");
+  user_flag->excludes(system_flag)->excludes(no_bus_flag);
+  system_flag->excludes(no_bus_flag);
+  app.add_option("--bus-name", bus_name, "The bus name to own (default org.procman.Manager)");
+  auto* fifo_opt = app.add_option("--fifo", fifo, "Listen on this FIFO instead of the one derived from the config path");
+  app.add_flag("--no-fifo", no_fifo, "Do not listen on a FIFO")->excludes(fifo_opt);
   CLI11_PARSE(app, argc, argv);
 
   bool use_color = color == "always" ||
@@ -43,6 +54,10 @@ int main(int argc, char** argv) {
   procman::DaemonOptions opts;
   opts.config_path = ec ? config : abs.lexically_normal().string();
   if (!state_dir.empty()) opts.state_dir = std::filesystem::absolute(state_dir).lexically_normal().string();
+  opts.bus = no_bus ? procman::BusChoice::None : system_bus ? procman::BusChoice::System : procman::BusChoice::Session;
+  opts.bus_name = bus_name;
+  if (!fifo.empty()) opts.fifo_path = std::filesystem::absolute(fifo).lexically_normal().string();
+  opts.no_fifo = no_fifo;
   try {
     procman::Daemon daemon(opts, console);
     return daemon.run();

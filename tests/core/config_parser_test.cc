@@ -952,6 +952,104 @@ TEST(ConfigParser, HookErrors) {
 }
 
 // ---------------------------------------------------------------------------
+// on-start, on-exit, on-failure (event hooks)
+
+TEST(ConfigParser, EventHookStringsGetA30sTimeout) {
+  ProcessConfig p = parse_web(
+      "command = \"x\"\non-start = \"notify up\"\non-exit = \"notify exit\"\n"
+      "on-failure = \"page ops\"");
+  ASSERT_TRUE(p.on_start && p.on_exit && p.on_failure);
+  EXPECT_EQ(p.on_start->command, "notify up");
+  EXPECT_EQ(p.on_start->timeout, 30s);
+  EXPECT_EQ(p.on_exit->command, "notify exit");
+  EXPECT_EQ(p.on_exit->timeout, 30s);
+  EXPECT_EQ(p.on_failure->command, "page ops");
+  EXPECT_EQ(p.on_failure->timeout, 30s);
+  EXPECT_EQ(p.on_exit->pos.line, 7u);
+  EXPECT_EQ(p.on_exit->pos.column, 11u);
+}
+
+TEST(ConfigParser, EventHooksAreOptional) {
+  ProcessConfig p = parse_web("command = \"x\"");
+  EXPECT_FALSE(p.on_start);
+  EXPECT_FALSE(p.on_exit);
+  EXPECT_FALSE(p.on_failure);
+}
+
+TEST(ConfigParser, EventHookTablesTakeATimeout) {
+  ProcessConfig p = parse_web(
+      "command = \"x\"\non-exit = { command = \"curl -X POST lb/drain\", timeout = \"5s\" }\n"
+      "[process.on-failure]\ncommand = \"alert\"\ntimeout = \"1m\"\n"
+      "[process.on-start]\ncommand = \"curl -X POST lb/add\"");
+  ASSERT_TRUE(p.on_start && p.on_exit && p.on_failure);
+  EXPECT_EQ(p.on_exit->command, "curl -X POST lb/drain");
+  EXPECT_EQ(p.on_exit->timeout, 5s);
+  EXPECT_EQ(p.on_failure->command, "alert");
+  EXPECT_EQ(p.on_failure->timeout, 1min);
+  EXPECT_EQ(p.on_start->command, "curl -X POST lb/add");
+  EXPECT_EQ(p.on_start->timeout, 30s);
+}
+
+TEST(ConfigParser, EventHookErrorsAreTheHookErrors) {
+  EXPECT_TRUE(OnlyError(parse(web("command = \"x\"\non-exit = { timeout = \"3s\" }")), 6, 11,
+                        "process 'web': 'on-exit' needs a 'command'"));
+  EXPECT_TRUE(
+      OnlyError(parse(web("command = \"x\"\non-failure = { command = \"s\", timeout = \"0s\" }")),
+                6, 41, "'on-failure.timeout' must be greater than 0"));
+  EXPECT_TRUE(
+      OnlyError(parse(web("command = \"x\"\non-start = { command = \"s\", timeout = \"3x\" }")), 6,
+                39, "process 'web': 'on-start.timeout': unknown unit 'x'"));
+  EXPECT_TRUE(OnlyError(parse(web("command = \"x\"\non-exit = { command = \"s\", timeout = 3 }")),
+                        6, 38,
+                        "'on-exit.timeout' must be a duration string such as \"5s\", not an "
+                        "integer"));
+  EXPECT_TRUE(OnlyError(
+      parse(web("command = \"x\"\non-exit = { command = \"s\", timout = \"1s\" }")), 6, 28,
+      "unknown key 'timout' in 'on-exit' of process 'web' (did you mean 'timeout'?)"));
+  EXPECT_TRUE(OnlyError(parse(web("command = \"x\"\non-failure = 5")), 6, 14,
+                        "'on-failure' must be a string or a table { command, timeout }, not an "
+                        "integer"));
+  EXPECT_TRUE(
+      OnlyError(parse(web("command = \"x\"\non-start = \" \"")), 6, 12, "'on-start' is empty"));
+  EXPECT_TRUE(OnlyError(parse(web("command = \"x\"\non-exit = { command = [\"a\"] }")), 6, 23,
+                        "'on-exit.command' must be a string, not an array"));
+}
+
+TEST(ConfigParser, MisspeltEventHookKeysSuggestTheHook) {
+  ParseResult r =
+      parse(web("command = \"x\"\non_exit = \"a\"\non-falure = \"b\"\nonstart = \"c\""));
+  ASSERT_EQ(r.errors.size(), 3u) << dump(r.errors);
+  EXPECT_EQ(r.errors[0].message,
+            "unknown key 'on_exit' in process 'web' (did you mean 'on-exit'?)");
+  EXPECT_TRUE(matches(r.errors[0], 6, 1, "on_exit"));
+  EXPECT_EQ(r.errors[1].message,
+            "unknown key 'on-falure' in process 'web' (did you mean 'on-failure'?)");
+  EXPECT_EQ(r.errors[2].message,
+            "unknown key 'onstart' in process 'web' (did you mean 'on-start'?)");
+}
+
+TEST(ConfigParser, EventHooksComeFromTemplatesToo) {
+  ParseResult r = parse(file(R"([[process]]
+id = "a"
+[process.template]
+template = "T"
+name = "a"
+
+[[template]]
+name = "T"
+template = '''
+command = "serve {{ name }}"
+on-failure = { command = "alert {{ name }}", timeout = "2s" }
+'''
+)"));
+  ASSERT_TRUE(r.config) << dump(r.errors);
+  const ProcessConfig& p = r.config->processes[0];
+  ASSERT_TRUE(p.on_failure);
+  EXPECT_EQ(p.on_failure->command, "alert a");
+  EXPECT_EQ(p.on_failure->timeout, 2s);
+}
+
+// ---------------------------------------------------------------------------
 // health-check
 
 TEST(ConfigParser, HealthCheckCommandForms) {
@@ -1722,6 +1820,194 @@ TEST(ConfigParser, DiagnosticsFormatAsFileLineColumn) {
   EXPECT_EQ(format_diagnostic(r.errors[0]),
             "/etc/procman/procman.toml:6:12: error: process 'web': 'one-shot' must be a boolean, "
             "not an integer");
+}
+
+// ---------------------------------------------------------------------------
+// [controller]
+
+TEST(ConfigController, AbsentByDefault) {
+  ParseResult r = parse(file(""));
+  ASSERT_TRUE(r.config) << dump(r.errors);
+  EXPECT_FALSE(r.config->controller);
+}
+
+TEST(ConfigController, MinimalTableTakesTheDefaults) {
+  ParseResult r = parse(file("\n[controller]\ncommand = \"./controller.py --verbose\"\n"));
+  ASSERT_TRUE(r.config) << dump(r.errors);
+  ASSERT_TRUE(r.config->controller);
+  const ControllerConfig& c = *r.config->controller;
+  EXPECT_EQ(c.command.line, "./controller.py --verbose");
+  EXPECT_EQ(c.command.type, CommandType::Simple);
+  EXPECT_EQ(c.command.pos.line, 5u);
+  EXPECT_EQ(c.command.pos.column, 11u);
+  EXPECT_EQ(c.pos.line, 4u);
+  EXPECT_EQ(c.pos.column, 1u);
+  EXPECT_TRUE(c.env.empty());
+  EXPECT_FALSE(c.work_dir);
+  EXPECT_EQ(c.restart_delay.initial, 1s);
+  EXPECT_EQ(c.restart_delay.multiplier, 2.0);
+  EXPECT_EQ(c.restart_delay.max, 60s);
+  EXPECT_EQ(c.restart_delay.reset_after, 60s);
+  EXPECT_TRUE(r.notes.empty());
+}
+
+TEST(ConfigController, EveryKey) {
+  ParseResult r = parse(file(R"([controller]
+command = "python3 ctl.py"
+work-dir = "ctl/./bin"
+env = { LEVEL = 3, MODE = "auto", DRY = false }
+restart-delay = { initial = "2s", multiplier = 3, max = "2m", reset-after = "10m" }
+[[process]]
+id = "web"
+command = "serve"
+)"));
+  ASSERT_TRUE(r.config) << dump(r.errors);
+  ASSERT_TRUE(r.config->controller);
+  const ControllerConfig& c = *r.config->controller;
+  EXPECT_EQ(c.command.line, "python3 ctl.py");
+  EXPECT_EQ(c.work_dir, "/etc/procman/ctl/bin");
+  EXPECT_EQ(c.env, (Env{{"LEVEL", "3"}, {"MODE", "auto"}, {"DRY", "false"}}));
+  EXPECT_EQ(c.restart_delay.initial, 2s);
+  EXPECT_EQ(c.restart_delay.multiplier, 3.0);
+  EXPECT_EQ(c.restart_delay.max, 2min);
+  EXPECT_EQ(c.restart_delay.reset_after, 10min);
+  ASSERT_EQ(r.config->processes.size(), 1u);
+}
+
+TEST(ConfigController, InlineTableAndConstantRestartDelay) {
+  ParseResult r =
+      parse(file("controller = { command = \"/usr/bin/ctl\", restart-delay = \"5s\" }\n"));
+  ASSERT_TRUE(r.config) << dump(r.errors);
+  ASSERT_TRUE(r.config->controller);
+  const Backoff& b = r.config->controller->restart_delay;
+  EXPECT_EQ(b.initial, 5s);
+  EXPECT_EQ(b.max, 5s);
+  EXPECT_EQ(b.multiplier, 1.0);
+  EXPECT_EQ(r.config->controller->pos.line, 3u);
+  EXPECT_EQ(r.config->controller->pos.column, 14u);
+}
+
+TEST(ConfigController, ShellSyntaxInTheCommandIsANote) {
+  ParseResult r = parse(file("[controller]\ncommand = \"ctl | logger\"\n"));
+  ASSERT_TRUE(r.config) << dump(r.errors);
+  ASSERT_EQ(r.notes.size(), 1u);
+  EXPECT_EQ(r.notes[0].message,
+            "[controller]: command contains shell syntax, it runs via /bin/sh -c");
+  EXPECT_EQ(r.notes[0].pos.line, 4u);
+  EXPECT_EQ(r.notes[0].pos.column, 11u);
+}
+
+TEST(ConfigController, CommandIsRequired) {
+  EXPECT_TRUE(OnlyError(parse(file("\n[controller]\nwork-dir = \"/\"\n")), 4, 1,
+                        "[controller]: missing required key 'command'"));
+  EXPECT_TRUE(OnlyError(parse(file("controller = {}\n")), 3, 14,
+                        "[controller]: missing required key 'command'"));
+}
+
+TEST(ConfigController, CommandErrors) {
+  EXPECT_TRUE(OnlyError(parse(file("[controller]\ncommand = \"  \"\n")), 4, 11,
+                        "[controller]: 'command' is empty"));
+  EXPECT_TRUE(OnlyError(parse(file("[controller]\ncommand = \"ctl 'oops\"\n")), 4, 11,
+                        "[controller]: 'command': "));
+  EXPECT_TRUE(OnlyError(parse(file("[controller]\ncommand = [\"ctl\"]\n")), 4, 11,
+                        "[controller]: 'command' must be a string, not an array"));
+  // The controller talks over stdin and stdout: only the plain string form.
+  EXPECT_TRUE(OnlyError(parse(file("[controller]\ncommand = { line = \"ctl\" }\n")), 4, 11,
+                        "[controller]: 'command' must be a string, not a table"));
+}
+
+TEST(ConfigController, UnknownKeysGetSuggestions) {
+  ParseResult r = parse(
+      file("[controller]\ncomand = \"x\"\nwork_dir = \"/\"\nrestart_delay = \"1s\"\nenviron = {}\n"
+           "stop-signal = \"INT\"\n"));
+  ASSERT_EQ(r.errors.size(), 6u) << dump(r.errors);
+  EXPECT_TRUE(matches(r.errors[0], 3, 1, "[controller]: missing required key 'command'"));
+  EXPECT_EQ(r.errors[1].message, "unknown key 'comand' in [controller] (did you mean 'command'?)");
+  EXPECT_TRUE(matches(r.errors[1], 4, 1, "comand"));
+  EXPECT_EQ(r.errors[2].message,
+            "unknown key 'work_dir' in [controller] (did you mean 'work-dir'?)");
+  EXPECT_EQ(r.errors[3].message,
+            "unknown key 'restart_delay' in [controller] (did you mean 'restart-delay'?)");
+  EXPECT_EQ(r.errors[4].message, "unknown key 'environ' in [controller]");
+  EXPECT_TRUE(matches(r.errors[5], 8, 1, "unknown key 'stop-signal' in [controller]"));
+  EXPECT_FALSE(r.config);
+}
+
+TEST(ConfigController, EnvWorkDirAndRestartDelayErrors) {
+  const std::string head = "[controller]\ncommand = \"ctl\"\n";
+  EXPECT_TRUE(OnlyError(parse(file(head + "env = { 1X = \"a\" }\n")), 5, 9,
+                        "[controller]: invalid environment variable name '1X'"));
+  EXPECT_TRUE(OnlyError(parse(file(head + "env = \"A=1\"\n")), 5, 7,
+                        "[controller]: 'env' must be a table of key = value, not a string"));
+  EXPECT_TRUE(OnlyError(parse(file(head + "env = { A = [1] }\n")), 5, 13,
+                        "'env.A' must be a string, number or boolean, not an array"));
+  EXPECT_TRUE(OnlyError(parse(file(head + "work-dir = \"\"\n")), 5, 12,
+                        "[controller]: 'work-dir' is empty"));
+  EXPECT_TRUE(OnlyError(parse(file(head + "work-dir = 1\n")), 5, 12,
+                        "[controller]: 'work-dir' must be a string, not an integer"));
+  EXPECT_TRUE(OnlyError(parse(file(head + "restart-delay = { initial = \"10s\", max = \"5s\" }\n")),
+                        5, 42,
+                        "[controller]: 'restart-delay.max' (5s) must not be less than 'initial' "
+                        "(10s)"));
+  EXPECT_TRUE(OnlyError(parse(file(head + "restart-delay = { inital = \"1s\" }\n")), 5, 19,
+                        "unknown key 'inital' in 'restart-delay' of [controller] (did you mean "
+                        "'initial'?)"));
+  EXPECT_TRUE(OnlyError(parse(file(head + "restart-delay = \"soon\"\n")), 5, 17,
+                        "[controller]: 'restart-delay': "));
+  EXPECT_TRUE(OnlyError(parse(file(head + "restart-delay = { multiplier = 0.5 }\n")), 5, 32,
+                        "'restart-delay.multiplier' must be between 1.0 and 1000, not 0.5"));
+  EXPECT_TRUE(OnlyError(parse(file(head + "restart-delay = 5\n")), 5, 17,
+                        "'restart-delay' must be a duration string or a table"));
+}
+
+TEST(ConfigController, AnArrayOfControllersIsRejected) {
+  ParseResult r = parse(file("[[controller]]\ncommand = \"a\"\n[[controller]]\ncommand = \"b\"\n"));
+  ASSERT_EQ(r.errors.size(), 1u) << dump(r.errors);
+  EXPECT_EQ(r.errors[0].message,
+            "'controller' must be one table [controller], not an array of tables "
+            "([[controller]]): procmand runs a single controller");
+  EXPECT_EQ(r.errors[0].pos.line, 3u);
+  EXPECT_EQ(r.errors[0].pos.column, 1u);
+  EXPECT_FALSE(r.config);
+
+  EXPECT_TRUE(OnlyError(parse(file("[[controller]]\ncommand = \"a\"\n")), 3, 1,
+                        "not an array of tables ([[controller]])"));
+}
+
+TEST(ConfigController, MustBeATable) {
+  EXPECT_TRUE(OnlyError(parse(file("controller = \"./ctl\"\n")), 3, 14,
+                        "'controller' must be a table [controller] with a command, not a string"));
+  EXPECT_TRUE(OnlyError(parse(file("controller = [\"./ctl\"]\n")), 3, 14,
+                        "'controller' must be a table [controller] with a command, not an array "
+                        "of values"));
+}
+
+TEST(ConfigController, TwoControllerTablesAreATomlError) {
+  ParseResult r = parse(file("[controller]\ncommand = \"a\"\n[controller]\ncommand = \"b\"\n"));
+  ASSERT_EQ(r.errors.size(), 1u) << dump(r.errors);
+  EXPECT_EQ(r.errors[0].pos.line, 5u);
+  EXPECT_FALSE(r.config);
+}
+
+TEST(ConfigController, MisspeltTableNameSuggestsController) {
+  EXPECT_TRUE(OnlyError(parse(file("[controler]\ncommand = \"a\"\n")), 3, 1,
+                        "unknown key 'controler' (did you mean 'controller'?)"));
+}
+
+TEST(ConfigController, ErrorsAreCollectedWithProcessErrors) {
+  ParseResult r = parse(file(R"([[process]]
+id = "web"
+command = "serve"
+nice = 99
+[controller]
+command = ""
+restart-delay = "x"
+)"));
+  ASSERT_EQ(r.errors.size(), 3u) << dump(r.errors);
+  EXPECT_TRUE(matches(r.errors[0], 6, 8, "'nice' must be between -20 and 19"));
+  EXPECT_TRUE(matches(r.errors[1], 8, 11, "[controller]: 'command' is empty"));
+  EXPECT_TRUE(matches(r.errors[2], 9, 17, "[controller]: 'restart-delay'"));
+  EXPECT_FALSE(r.config);
 }
 
 // ---------------------------------------------------------------------------

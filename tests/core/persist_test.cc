@@ -56,6 +56,64 @@ TEST(Persist, RoundTripsEverythingARestartNeeds) {
   EXPECT_EQ(r.failure_reason, "killed by SIGKILL");
 }
 
+TEST(Persist, RoundTripsTransientsWithTheirAssignedNames) {
+  PersistedState s;
+  s.uid = "u";
+  TransientRequest a;
+  a.name = "sleep.1";
+  a.command = "sleep 100";
+  a.unique = true;
+  TransientRequest b;
+  b.name = "job";
+  b.argv = {"/bin/echo", "a b"};
+  b.once = true;
+  b.stop_timeout = std::chrono::seconds(3);
+  Dependency d;
+  d.id = "sleep.1";
+  b.depends = {d};
+  s.transients = {a, b};
+  UnitStatus u;
+  u.name = u.id = "job";
+  u.transient = true;
+  s.units.push_back(u);
+
+  std::string error;
+  auto back = parse_persisted_state(serialize_state(s), &error);
+  ASSERT_TRUE(back) << error;
+  ASSERT_EQ(back->transients.size(), 2u);
+  EXPECT_EQ(back->transients[0].name, "sleep.1");
+  EXPECT_EQ(back->transients[0].command, "sleep 100");
+  EXPECT_TRUE(back->transients[0].unique);
+  EXPECT_EQ(back->transients[1].name, "job");
+  EXPECT_EQ(back->transients[1].argv, (std::vector<std::string>{"/bin/echo", "a b"}));
+  EXPECT_TRUE(back->transients[1].once);
+  EXPECT_EQ(back->transients[1].stop_timeout, Duration(std::chrono::seconds(3)));
+  ASSERT_EQ(back->transients[1].depends.size(), 1u);
+  EXPECT_EQ(back->transients[1].depends[0].id, "sleep.1");
+  ASSERT_EQ(back->units.size(), 1u);
+  EXPECT_TRUE(back->units[0].transient);
+}
+
+TEST(Persist, AFileWrittenBeforeTransientsStillParses) {
+  std::string error;
+  auto s = parse_persisted_state(
+      R"({"version": 1, "uid": "u", "units": [{"name": "web", "id": "web", "state": "running"}]})",
+      &error);
+  ASSERT_TRUE(s) << error;
+  EXPECT_TRUE(s->transients.empty());
+  ASSERT_EQ(s->units.size(), 1u);
+  EXPECT_FALSE(s->units[0].transient);
+}
+
+TEST(Persist, ABrokenTransientIsAnError) {
+  std::string error;
+  EXPECT_FALSE(parse_persisted_state(
+      R"({"version": 1, "uid": "u", "units": [],
+          "transients": [{"name": "x", "command": "y", "depends": [{"kind": "ftp"}]}]})",
+      &error));
+  EXPECT_EQ(error, "state file: transient 'x': unknown dependency kind 'ftp'");
+}
+
 TEST(Persist, RejectsGarbageWithAReason) {
   std::string error;
   EXPECT_FALSE(parse_persisted_state("{not json", &error));

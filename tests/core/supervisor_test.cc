@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <csignal>
 #include <map>
 #include <set>
@@ -105,7 +106,8 @@ TEST_F(SupervisorTest, BeforeHookFailureRetriesWithBackoffStartingAgainWithBefor
   sup.on_hook_done("web", HookKind::Before, HookResult{.ok = false, .exit = {.code = 2}});
   EXPECT_EQ(state("web"), State::Backoff);
   EXPECT_TRUE(fx.spawned.empty());
-  EXPECT_NE(sup.find("web")->failure_reason.find("before command exited with code 2"), std::string::npos);
+  EXPECT_NE(sup.find("web")->failure_reason.find("before command exited with code 2"),
+            std::string::npos);
   advance(1s);
   EXPECT_EQ(state("web"), State::Before);
   EXPECT_EQ(fx.hooks.size(), 2u);
@@ -125,7 +127,11 @@ TEST_F(SupervisorTest, BeforeHookTimeoutIsKilledAndCountsAsFailure) {
 TEST_F(SupervisorTest, InitHookGatesRunning) {
   auto p = proc("db");
   p.init = Hook{"wait-ready", 5s, {}};
-  load({p, [] { auto w = proc("app"); w.depends_on = {dep("db")}; return w; }()});
+  load({p, [] {
+          auto w = proc("app");
+          w.depends_on = {dep("db")};
+          return w;
+        }()});
   sup.start();
   EXPECT_EQ(state("db"), State::Init);
   EXPECT_EQ(state("app"), State::Pending);
@@ -146,7 +152,8 @@ TEST_F(SupervisorTest, InitFailureStopsTheProcessAndRetries) {
   EXPECT_EQ(fx.signals[0].second, SIGTERM);
   exit_main("db", ExitInfo{.signaled = true, .code = SIGTERM});
   EXPECT_EQ(state("db"), State::Backoff);
-  EXPECT_NE(sup.find("db")->failure_reason.find("init command exited with code 1"), std::string::npos);
+  EXPECT_NE(sup.find("db")->failure_reason.find("init command exited with code 1"),
+            std::string::npos);
 }
 
 TEST_F(SupervisorTest, InitTimeoutStopsTheProcess) {
@@ -466,6 +473,25 @@ TEST_F(SupervisorTest, AdminStopIsStickyAndStartUndoesIt) {
   EXPECT_EQ(state("web"), State::Running);
 }
 
+TEST_F(SupervisorTest, AdminStopOfADependencyStopsItsDependentsFirstAndStartBringsThemBack) {
+  auto app = proc("app");
+  app.depends_on = {dep("db")};
+  load({proc("db"), app});
+  sup.start();
+  ASSERT_EQ(state("app"), State::Running);
+  EXPECT_EQ(sup.stop("db"), "");
+  EXPECT_EQ(state("app"), State::Stopping);
+  EXPECT_EQ(state("db"), State::Running) << "db waits for its dependent";
+  exit_main("app", ExitInfo{.signaled = true, .code = SIGTERM});
+  EXPECT_EQ(state("db"), State::Stopping);
+  exit_main("db", ExitInfo{.signaled = true, .code = SIGTERM});
+  EXPECT_EQ(state("db"), State::Stopped);
+  EXPECT_EQ(state("app"), State::Pending);
+  EXPECT_EQ(sup.start("db"), "");
+  EXPECT_EQ(state("db"), State::Running);
+  EXPECT_EQ(state("app"), State::Running);
+}
+
 TEST_F(SupervisorTest, RestartStopsThenStartsAgain) {
   load({proc("web")});
   sup.start();
@@ -480,11 +506,31 @@ TEST_F(SupervisorTest, RestartStopsThenStartsAgain) {
 TEST_F(SupervisorTest, AdminRequestsOnUnknownNamesAreErrorsWithoutSideEffects) {
   load({proc("web")});
   sup.start();
-  EXPECT_EQ(sup.stop("nope"), "no such process 'nope'");
-  EXPECT_EQ(sup.start("nope"), "no such process 'nope'");
-  EXPECT_EQ(sup.restart("nope"), "no such process 'nope'");
-  EXPECT_EQ(sup.reset_failed("nope"), "no such process 'nope'");
+  EXPECT_EQ(sup.stop("nope"), "no process named 'nope'");
+  EXPECT_EQ(sup.start("nope"), "no process named 'nope'");
+  EXPECT_EQ(sup.restart("nope"), "no process named 'nope'");
+  EXPECT_EQ(sup.reset_failed("nope"), "no process named 'nope'");
+  EXPECT_EQ(sup.kill("nope", KillWhom::Group, SIGTERM), "no process named 'nope'");
+  EXPECT_EQ(sup.remove("nope"), "no process named 'nope'");
   EXPECT_EQ(state("web"), State::Running);
+  EXPECT_TRUE(fx.signals.empty());
+}
+
+TEST_F(SupervisorTest, UnknownNamesSuggestTheClosestProcess) {
+  auto w = proc("worker");
+  w.instances = 2;
+  load({proc("web"), w});
+  sup.start();
+  const std::string hint = "no process named 'wbe' (did you mean 'web'?)";
+  EXPECT_EQ(sup.start("wbe"), hint);
+  EXPECT_EQ(sup.stop("wbe"), hint);
+  EXPECT_EQ(sup.restart("wbe"), hint);
+  EXPECT_EQ(sup.reset_failed("wbe"), hint);
+  EXPECT_EQ(sup.kill("wbe", KillWhom::Main, SIGHUP), hint);
+  EXPECT_EQ(sup.remove("wbe"), hint);
+  // The id, not one of its instances.
+  EXPECT_EQ(sup.stop("wroker"), "no process named 'wroker' (did you mean 'worker'?)");
+  EXPECT_EQ(sup.stop("worker@7"), "no process named 'worker@7' (did you mean 'worker@0'?)");
   EXPECT_TRUE(fx.signals.empty());
 }
 
@@ -513,7 +559,8 @@ TEST_F(SupervisorTest, PidFileThatNeverAppearsTimesOutInsteadOfBlockingForever) 
   fx.alive_groups.erase(100);
   advance(30s);
   EXPECT_EQ(state("daemonized"), State::Failed);
-  EXPECT_NE(sup.find("daemonized")->failure_reason.find("no pid reported within 30s"), std::string::npos);
+  EXPECT_NE(sup.find("daemonized")->failure_reason.find("no pid reported within 30s"),
+            std::string::npos);
 }
 
 TEST_F(SupervisorTest, ReloadWithChangedApplyOnRestarts) {
@@ -772,12 +819,14 @@ TEST_F(SupervisorTest, DependencyProbeTimeoutFailsTheDependentOnly) {
   load({app, proc("other")});
   sup.start();
   for (int i = 0; i < 6; ++i) {
-    if (!fx.checks.empty()) sup.on_check_done("app", fx.checks.back().second, false, "connection refused");
+    if (!fx.checks.empty())
+      sup.on_check_done("app", fx.checks.back().second, false, "connection refused");
     advance(1s);
   }
   EXPECT_EQ(state("app"), State::Failed);
   EXPECT_EQ(sup.find("app")->failure_reason,
-            "dependency timed out after 5s: http://127.0.0.1:8080/health to answer 200: connection refused");
+            "dependency timed out after 5s: http://127.0.0.1:8080/health to answer 200: connection "
+            "refused");
   EXPECT_EQ(state("other"), State::Running) << "the rest of procman goes on";
 }
 
@@ -791,10 +840,290 @@ TEST_F(SupervisorTest, DependencyProbeWithoutRetryFailsAtTheFirstFailure) {
   EXPECT_EQ(sup.find("app")->result, "dependency");
 }
 
+// ---------------------------------------------------------------- transients
+
+TEST_F(SupervisorTest, ATransientStartsLikeAConfigProcess) {
+  load({proc("web")});
+  sup.start();
+  auto job = proc("job", "sleep 5");
+  job.instances = 3;  // forced to 1
+  EXPECT_EQ(sup.add_transient(job), "");
+  EXPECT_EQ(state("job"), State::Running);
+  EXPECT_TRUE(sup.find("job")->transient);
+  EXPECT_FALSE(sup.find("web")->transient);
+  EXPECT_EQ(sup.resolve("job"), std::vector<std::string>{"job"});
+  EXPECT_EQ(fx.spawned_commands.back(), "job:sleep 5");
+  EXPECT_EQ(fx.added, (std::vector<std::string>{"web", "job"}));
+  EXPECT_EQ(sup.transient_ids(), std::vector<std::string>{"job"});
+  ASSERT_NE(sup.transient_config("job"), nullptr);
+  EXPECT_TRUE(sup.transient_config("job")->transient);
+  EXPECT_EQ(sup.transient_config("web"), nullptr);
+}
+
+TEST_F(SupervisorTest, ATransientAddedBeforeStartWaitsForStart) {
+  load({proc("web")});
+  EXPECT_EQ(sup.add_transient(proc("job")), "");
+  EXPECT_EQ(state("job"), State::Stopped);
+  EXPECT_TRUE(fx.spawned.empty());
+  sup.start();
+  EXPECT_EQ(state("job"), State::Running);
+}
+
+TEST_F(SupervisorTest, ATransientWaitsForItsDependencies) {
+  auto db = proc("db");
+  db.init = Hook{"wait-ready", 5s, {}};
+  load({db});
+  sup.start();
+  auto app = proc("app");
+  app.depends_on = {dep("db")};
+  ASSERT_EQ(sup.add_transient(app), "");
+  EXPECT_EQ(state("app"), State::Pending);
+  // A transient may depend on another transient.
+  auto worker = proc("worker");
+  worker.depends_on = {dep("app")};
+  ASSERT_EQ(sup.add_transient(worker), "");
+  EXPECT_EQ(state("worker"), State::Pending);
+  sup.on_hook_done("db", HookKind::Init, HookResult{.ok = true});
+  EXPECT_EQ(state("app"), State::Running);
+  EXPECT_EQ(state("worker"), State::Running);
+  EXPECT_EQ(fx.spawned, (std::vector<std::string>{"db", "app", "worker"}));
+}
+
+TEST_F(SupervisorTest, ATransientOneShotRunsOnce) {
+  load({});
+  sup.start();
+  auto job = proc("job");
+  job.one_shot = true;
+  job.restart = RestartPolicy::No;
+  ASSERT_EQ(sup.add_transient(job), "");
+  EXPECT_TRUE(sup.find("job")->one_shot);
+  exit_main("job", ExitInfo{.code = 0});
+  EXPECT_EQ(state("job"), State::ExitedOk);
+  advance(1h);
+  EXPECT_EQ(fx.spawned.size(), 1u);
+}
+
+TEST_F(SupervisorTest, AddTransientRefusesNamesInUseAndUnknownDependencies) {
+  auto w = proc("worker");
+  w.instances = 2;
+  auto f = proc("ghost");
+  f.fake = true;
+  load({proc("web"), w, f});
+  sup.start();
+  ASSERT_EQ(sup.add_transient(proc("job")), "");
+  EXPECT_EQ(sup.add_transient(proc("web")), "a process named 'web' already exists");
+  EXPECT_EQ(sup.add_transient(proc("worker")), "a process named 'worker' already exists");
+  EXPECT_EQ(sup.add_transient(proc("ghost")), "a process named 'ghost' already exists");
+  EXPECT_EQ(sup.add_transient(proc("job")), "a process named 'job' already exists");
+  EXPECT_EQ(sup.add_transient(proc("")), "name '' is invalid: it is empty");
+  EXPECT_EQ(sup.add_transient(proc("worker@5")),
+            "name 'worker@5' is invalid: it must not contain '@' (it is reserved for instance "
+            "names such as 'web@2')");
+  auto bad = proc("app");
+  bad.depends_on = {dep("wbe")};
+  EXPECT_EQ(sup.add_transient(bad),
+            "depends-on names an unknown process 'wbe' (did you mean 'web'?)");
+  bad.depends_on = {dep("app")};
+  EXPECT_EQ(sup.add_transient(bad), "'app' cannot depend on itself");
+  EXPECT_EQ(sup.find("app"), nullptr);
+  EXPECT_EQ(sup.transient_ids(), std::vector<std::string>{"job"});
+  sup.shutdown();
+  EXPECT_EQ(sup.add_transient(proc("late")), "procmand is shutting down");
+}
+
+TEST_F(SupervisorTest, AddTransientRefusesADependencyCycleThroughARemovedName) {
+  load({});
+  sup.start();
+  ASSERT_EQ(sup.add_transient(proc("a")), "");
+  auto b = proc("b");
+  b.depends_on = {dep("a")};
+  ASSERT_EQ(sup.add_transient(b), "");
+  ASSERT_EQ(sup.remove("a"), "");
+  exit_main("b", ExitInfo{.signaled = true, .code = SIGTERM});  // dependents stop first
+  exit_main("a", ExitInfo{.signaled = true, .code = SIGTERM});
+  ASSERT_EQ(sup.find("a"), nullptr);
+  EXPECT_EQ(state("b"), State::Pending);
+  auto again = proc("a");
+  again.depends_on = {dep("b")};
+  EXPECT_EQ(sup.add_transient(again), "depending on 'b' would make a cycle: a -> b -> a");
+  // Without the cycle the name is free again, and b follows it.
+  EXPECT_EQ(sup.add_transient(proc("a")), "");
+  EXPECT_EQ(state("b"), State::Running);
+}
+
+TEST_F(SupervisorTest, ReloadKeepsTransientsUntouched) {
+  load({proc("a"), proc("b")});
+  sup.start();
+  ASSERT_EQ(sup.add_transient(proc("job")), "");
+  const int job_pid = pid("job");
+  cfg.processes = {proc("a"), proc("c")};
+  ReloadSummary s = sup.apply_config(cfg);
+  EXPECT_EQ(s.added, std::vector<std::string>{"c"});
+  EXPECT_EQ(s.removed, std::vector<std::string>{"b"});
+  EXPECT_EQ(state("job"), State::Running);
+  EXPECT_EQ(pid("job"), job_pid);
+  EXPECT_FALSE(sup.find("job")->removed);
+  EXPECT_EQ(sup.transient_ids(), std::vector<std::string>{"job"});
+  EXPECT_EQ(
+      std::count(fx.signals.begin(), fx.signals.end(), std::pair<std::string, int>("job", SIGTERM)),
+      0);
+}
+
+TEST_F(SupervisorTest, ATransientReAddedBeforeRestoreAdoptsItsProcess) {
+  load({proc("web")});
+  ASSERT_EQ(sup.add_transient(proc("job")), "");
+  UnitStatus st;
+  st.name = st.id = "job";
+  st.state = State::Running;
+  st.pid = st.pgid = 4242;
+  st.restarts = 2;
+  fx.alive_groups.insert(4242);
+  sup.restore({RestoredUnit{st, true}});
+  sup.start();
+  EXPECT_EQ(state("job"), State::Running);
+  EXPECT_EQ(pid("job"), 4242);
+  EXPECT_TRUE(sup.find("job")->adopted);
+  EXPECT_TRUE(sup.find("job")->transient);
+  EXPECT_EQ(sup.find("job")->restarts, 2u);
+  EXPECT_EQ(fx.spawned, std::vector<std::string>{"web"});
+}
+
+TEST_F(SupervisorTest, RemoveRefusesAConfigProcess) {
+  load({proc("web")});
+  sup.start();
+  EXPECT_EQ(sup.remove("web"), "'web' comes from the config file; remove it there and reload");
+  EXPECT_EQ(state("web"), State::Running);
+  EXPECT_TRUE(fx.signals.empty());
+}
+
+TEST_F(SupervisorTest, RemoveStopsATransientAndThenForgetsIt) {
+  load({});
+  sup.start();
+  auto job = proc("job");
+  job.stop = Hook{"job-ctl stop", 5s, {}};
+  job.stop_timeout = 3s;
+  ASSERT_EQ(sup.add_transient(job), "");
+  EXPECT_EQ(sup.remove("job"), "");
+  EXPECT_EQ(state("job"), State::Stopping);
+  EXPECT_EQ(sup.find("job")->sub_state, "stop-command");
+  EXPECT_TRUE(sup.find("job")->removed);
+  EXPECT_TRUE(sup.transient_ids().empty()) << "the definition goes at once";
+  EXPECT_EQ(sup.remove("job"), "") << "removing twice is not an error";
+  advance(5s);  // the stop command times out: the stop signal, then SIGKILL
+  ASSERT_EQ(fx.signals.size(), 1u);
+  EXPECT_EQ(fx.signals[0].second, SIGTERM);
+  advance(3s);
+  ASSERT_EQ(fx.signals.size(), 2u);
+  EXPECT_EQ(fx.signals[1].second, SIGKILL);
+  EXPECT_TRUE(fx.removed.empty());
+  exit_main("job", ExitInfo{.signaled = true, .code = SIGKILL});
+  EXPECT_EQ(sup.find("job"), nullptr);
+  EXPECT_EQ(fx.removed, std::vector<std::string>{"job"});
+  EXPECT_EQ(fx.log.back(), "job stopped: removed");
+}
+
+TEST_F(SupervisorTest, RemovingAStoppedTransientForgetsItAtOnce) {
+  load({});
+  sup.start();
+  auto job = proc("job");
+  job.restart = RestartPolicy::No;
+  ASSERT_EQ(sup.add_transient(job), "");
+  exit_main("job", ExitInfo{.code = 2});
+  ASSERT_EQ(state("job"), State::Failed);
+  EXPECT_EQ(sup.remove("job"), "");
+  EXPECT_EQ(sup.find("job"), nullptr);
+  EXPECT_EQ(fx.removed, std::vector<std::string>{"job"});
+  EXPECT_EQ(sup.add_transient(proc("job")), "") << "the name is free again";
+}
+
+TEST_F(SupervisorTest, RemoveStopsDependentsFirst) {
+  load({});
+  sup.start();
+  ASSERT_EQ(sup.add_transient(proc("db")), "");
+  auto app = proc("app");
+  app.depends_on = {dep("db")};
+  ASSERT_EQ(sup.add_transient(app), "");
+  ASSERT_EQ(sup.remove("db"), "");
+  EXPECT_EQ(state("app"), State::Stopping);
+  EXPECT_EQ(state("db"), State::Running) << "db waits for its dependent";
+  exit_main("app", ExitInfo{.signaled = true, .code = SIGTERM});
+  EXPECT_EQ(state("app"), State::Pending);
+  EXPECT_EQ(state("db"), State::Stopping);
+  exit_main("db", ExitInfo{.signaled = true, .code = SIGTERM});
+  EXPECT_EQ(sup.find("db"), nullptr);
+}
+
+TEST_F(SupervisorTest, KillSignalsTheGroupOrTheMainPidWithoutChangingGoals) {
+  load({proc("web")});
+  sup.start();
+  EXPECT_EQ(sup.kill("web", KillWhom::Group, SIGHUP), "");
+  EXPECT_EQ(fx.signals, (std::vector<std::pair<std::string, int>>{{"web", SIGHUP}}));
+  EXPECT_TRUE(fx.main_signals.empty());
+  EXPECT_EQ(sup.kill("web", KillWhom::Main, SIGUSR1), "");
+  EXPECT_EQ(fx.main_signals, (std::vector<std::pair<std::string, int>>{{"web", SIGUSR1}}));
+  EXPECT_EQ(state("web"), State::Running);
+  EXPECT_EQ(sup.find("web")->admin, AdminGoal::Auto);
+  // What follows a kill is an ordinary exit: the restart policy applies.
+  ASSERT_EQ(sup.kill("web", KillWhom::Group, SIGKILL), "");
+  exit_main("web", ExitInfo{.signaled = true, .code = SIGKILL});
+  EXPECT_EQ(state("web"), State::Backoff);
+  EXPECT_EQ(sup.kill("web", KillWhom::Group, SIGTERM), "'web' has no running process");
+  EXPECT_EQ(sup.kill("web", KillWhom::Main, SIGTERM), "'web' has no running process");
+}
+
+TEST_F(SupervisorTest, KillOfAnIdWithInstancesSignalsEveryOneThatRuns) {
+  auto w = proc("worker");
+  w.instances = 3;
+  load({w});
+  sup.start();
+  sup.stop("worker@1");
+  exit_main("worker@1", ExitInfo{.signaled = true, .code = SIGTERM});
+  fx.signals.clear();
+  EXPECT_EQ(sup.kill("worker", KillWhom::Main, SIGUSR2), "");
+  EXPECT_EQ(fx.main_signals, (std::vector<std::pair<std::string, int>>{{"worker@0", SIGUSR2},
+                                                                       {"worker@2", SIGUSR2}}));
+  EXPECT_EQ(sup.kill("worker@1", KillWhom::Group, SIGUSR2), "'worker@1' has no running process");
+  EXPECT_TRUE(fx.signals.empty());
+}
+
+TEST_F(SupervisorTest, KillReachesAGroupWhoseMainPidIsGone) {
+  load({proc("tree")});
+  sup.start();
+  sup.stop("tree");
+  ASSERT_TRUE(sup.on_exit(pid("tree"), ExitInfo{.signaled = true, .code = SIGTERM}));
+  ASSERT_EQ(state("tree"), State::Stopping);  // a grandchild lingers
+  EXPECT_EQ(sup.kill("tree", KillWhom::Main, SIGKILL), "'tree' has no running process");
+  EXPECT_EQ(sup.kill("tree", KillWhom::Group, SIGKILL), "");
+  EXPECT_EQ(fx.signals.back(), (std::pair<std::string, int>("tree", SIGKILL)));
+}
+
+TEST_F(SupervisorTest, UnitsAddedAndForgottenAreAnnounced) {
+  auto w = proc("worker");
+  w.instances = 2;
+  load({proc("a"), proc("b"), w});
+  EXPECT_EQ(fx.added, (std::vector<std::string>{"a", "b", "worker@0", "worker@1"}));
+  sup.start();
+  fx.added.clear();
+  w.instances = 3;
+  cfg.processes = {proc("a"), proc("c"), w};
+  sup.apply_config(cfg);
+  EXPECT_EQ(fx.added, (std::vector<std::string>{"c", "worker@2"}));
+  EXPECT_TRUE(fx.removed.empty()) << "b is still stopping";
+  exit_main("b", ExitInfo{.signaled = true, .code = SIGTERM});
+  EXPECT_EQ(fx.removed, std::vector<std::string>{"b"});
+  // A unit that has nothing running is forgotten at once.
+  sup.stop("c");
+  exit_main("c", ExitInfo{.signaled = true, .code = SIGTERM});
+  cfg.processes = {proc("a"), w};
+  sup.apply_config(cfg);
+  EXPECT_EQ(fx.removed, (std::vector<std::string>{"b", "c"}));
+}
+
 TEST(Describe, ExitsAreDescribedPrecisely) {
   EXPECT_EQ(describe_exit(ExitInfo{.code = 3}), "exited with code 3");
   EXPECT_EQ(describe_exit(ExitInfo{.signaled = true, .code = SIGKILL}), "killed by SIGKILL");
-  EXPECT_EQ(describe_exit(ExitInfo{.known = false}), "exited while procmand was not watching (status unknown)");
+  EXPECT_EQ(describe_exit(ExitInfo{.known = false}),
+            "exited while procmand was not watching (status unknown)");
   EXPECT_EQ(signal_name(SIGTERM), "SIGTERM");
   EXPECT_EQ(signal_name(99), "signal 99");
 }

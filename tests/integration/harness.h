@@ -43,7 +43,8 @@ bool wait_until(const std::function<bool()>& pred, std::chrono::milliseconds tim
 /// /proc) should call output() in its predicate to keep the pipe drained.
 class Procmand {
  public:
-  /// Starts `procmand CONFIG --state-dir STATE --color never` plus extra args.
+  /// Starts `procmand CONFIG --state-dir STATE --color never` plus extra args;
+  /// with `--no-bus` unless `env` sets DBUS_SESSION_BUS_ADDRESS.
   Procmand(const std::string& config, const std::string& state_dir,
            std::vector<std::string> extra = {}, std::vector<std::string> env = {});
   ~Procmand();  ///< SIGKILLs it if still running (and its children are the test's to clean)

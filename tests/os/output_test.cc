@@ -366,5 +366,27 @@ TEST(LineRing, EmptyLinesCountAsLines) {
   EXPECT_EQ(ring.last(5)[0].realtime_usec, 2u);
 }
 
+TEST(LineRing, FollowersResumeAfterTheLastSequenceNumberTheySaw) {
+  LineRing ring(3, 1000);
+  for (int i = 1; i <= 5; ++i) ring.push("l" + std::to_string(i), false, 0);
+  // l1 and l2 were dropped; a follower that saw l1 gets what is still kept.
+  std::vector<LineRing::Entry> from_start = ring.since(0, 0);
+  ASSERT_EQ(from_start.size(), 3u);
+  EXPECT_EQ(from_start[0].line, "l3");
+  EXPECT_EQ(from_start[0].seq, 3u);
+  EXPECT_EQ(ring.since(1, 0).size(), 3u);
+  std::vector<LineRing::Entry> after4 = ring.since(4, 0);
+  ASSERT_EQ(after4.size(), 1u);
+  EXPECT_EQ(after4[0].line, "l5");
+  EXPECT_TRUE(ring.since(5, 0).empty());
+  EXPECT_TRUE(ring.since(99, 0).empty());
+  ASSERT_EQ(ring.since(0, 2).size(), 2u);
+  EXPECT_EQ(ring.since(0, 2)[1].line, "l4");
+  ring.clear();
+  ring.push("l6", true, 0);
+  ASSERT_EQ(ring.since(5, 0).size(), 1u);
+  EXPECT_EQ(ring.since(5, 0)[0].seq, 6u);  // numbering continues after clear()
+}
+
 }  // namespace
 }  // namespace procman::os

@@ -229,6 +229,23 @@ TEST(Spawner, StdinIsDevNullAndStdoutStderrGoWhereAsked) {
   EXPECT_EQ(r.out, "/dev/null\nto-stderr\n");
 }
 
+TEST(Spawner, StdinCanBeAPipeTheParentWrites) {
+  Pipe in = make_pipe();
+  SpawnRequest req = sh_request("read line; echo \"got $line\"");
+  req.stdin_fd = in.read.get();
+  Pipe out = make_pipe();
+  req.stdout_fd = out.write.get();
+  SpawnResult r = spawn(req);
+  ASSERT_EQ(r.error, "");
+  in.read.reset();
+  out.write.reset();
+  const std::string msg = "hello controller\n";
+  ASSERT_EQ(::write(in.write.get(), msg.data(), msg.size()), static_cast<ssize_t>(msg.size()));
+  in.write.reset();
+  EXPECT_EQ(read_until_eof(out.read.get()), "got hello controller\n");
+  wait_exit(r.pid, r.pidfd.get());
+}
+
 TEST(Spawner, MissingStdoutAndStderrGoToDevNull) {
   Sleeper s(SpawnRequest{});
   std::string fd = "/proc/" + std::to_string(s.r.pid) + "/fd/";
