@@ -1340,16 +1340,6 @@ TEST_F(ServiceTest, AnotherBusNameCanBeServedSideBySide) {
   EXPECT_TRUE(second) << error;
 }
 
-TEST_F(ServiceTest, OpenFailsClearlyWithoutABus) {
-  FakeBackend other;
-  os::EventLoop loop2;
-  ServiceOptions o;
-  o.address = "unix:path=/nonexistent/procman-test-bus";
-  std::string error;
-  EXPECT_FALSE(Service::open(loop2, other, o, &error));
-  EXPECT_EQ(error.rfind("cannot connect to the bus at the given address: ", 0), 0u) << error;
-}
-
 TEST_F(ServiceTest, TheBusGoingAwayLeavesTheLoopRunning) {
   drop_clients();  // sdbus-c++ client loops would terminate the process
   EXPECT_TRUE(lt_.call([&] { return service_->connected(); }));
@@ -1389,6 +1379,51 @@ TEST_F(ServiceTest, ACompletionAfterTheServiceClosedIsIgnored) {
   EXPECT_NE(error, "");
   EXPECT_NE(error, "not yet");
   fake_.complete(0, OpResult{std::nullopt, "running"});  // must not touch the dead service
+}
+
+/// Sets an environment variable for one scope (tests without threads only).
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const std::string& value) : name_(name) {
+    if (const char* old = std::getenv(name)) old_ = old;
+    ::setenv(name, value.c_str(), 1);
+  }
+  ~ScopedEnv() {
+    if (old_) {
+      ::setenv(name_, old_->c_str(), 1);
+    } else {
+      ::unsetenv(name_);
+    }
+  }
+
+ private:
+  const char* name_;
+  std::optional<std::string> old_;
+};
+
+TEST(ServiceOpen, UsesDbusSessionBusAddress) {
+  PrivateBus bus;
+  ASSERT_FALSE(bus.address().empty()) << bus.error();
+  ScopedEnv env("DBUS_SESSION_BUS_ADDRESS", bus.address());
+  FakeBackend fake;
+  os::EventLoop loop;
+  std::string error;
+  auto service = Service::open(loop, fake, ServiceOptions{}, &error);
+  ASSERT_TRUE(service) << error;
+  EXPECT_TRUE(service->connected());
+  // Nobody runs the loop here, so no call would be answered, but the name is ours.
+  auto r = run("busctl --address=" + shq(bus.address()) + " status org.procman.Manager");
+  EXPECT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find(fmt::format("PID={}", ::getpid())), std::string::npos) << r.out;
+}
+
+TEST(ServiceOpen, SaysWhichBusItCouldNotReach) {
+  ScopedEnv env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/procman-test-bus");
+  FakeBackend fake;
+  os::EventLoop loop;
+  std::string error;
+  EXPECT_FALSE(Service::open(loop, fake, ServiceOptions{}, &error));
+  EXPECT_EQ(error.rfind("cannot connect to the session bus: ", 0), 0u) << error;
 }
 
 // ---------------------------------------------------------------- system-bus policy
