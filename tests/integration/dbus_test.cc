@@ -130,8 +130,10 @@ class Bus : public DaemonFixture {
   void TearDown() override {
     clients_.clear();
     manager_.reset();
+    watcher_.reset();
     if (conn_) conn_->leaveEventLoop();
     conn_.reset();
+    calls_conn_.reset();
     DaemonFixture::TearDown();
   }
 
@@ -143,19 +145,31 @@ class Bus : public DaemonFixture {
     return pm;
   }
 
+  /// Calls go through a connection without an event loop (plain blocking
+  /// calls): sdbus-c++ 1.2.0 can leave a call unsent when it is made on a
+  /// connection whose event loop runs in another thread. Signals are received
+  /// on a separate watcher connection that has the loop.
   ManagerClient& client() {
+    if (!calls_conn_) calls_conn_ = sdbus::createSessionBusConnectionWithAddress(bus_.address());
+    if (!manager_) manager_ = std::make_unique<ManagerClient>(*calls_conn_);
+    return *manager_;
+  }
+  ManagerClient& watcher() {
     if (!conn_) {
       conn_ = sdbus::createSessionBusConnectionWithAddress(bus_.address());
       conn_->enterEventLoopAsync();
     }
-    if (!manager_) {
-      manager_ = std::make_unique<ManagerClient>(*conn_);
-    }
-    return *manager_;
+    if (!watcher_) watcher_ = std::make_unique<ManagerClient>(*conn_);
+    return *watcher_;
   }
   ProcessClient& process(const std::string& name) {
-    client();
     const std::string path = client().GetProcess(name);
+    clients_.push_back(std::make_unique<ProcessClient>(*calls_conn_, path));
+    return *clients_.back();
+  }
+  ProcessClient& watch_process(const std::string& name) {
+    const std::string path = client().GetProcess(name);
+    watcher();
     clients_.push_back(std::make_unique<ProcessClient>(*conn_, path));
     return *clients_.back();
   }
@@ -175,8 +189,8 @@ class Bus : public DaemonFixture {
   }
 
   PrivateBus bus_;
-  std::unique_ptr<sdbus::IConnection> conn_;
-  std::unique_ptr<ManagerClient> manager_;
+  std::unique_ptr<sdbus::IConnection> conn_, calls_conn_;
+  std::unique_ptr<ManagerClient> manager_, watcher_;
   std::vector<std::unique_ptr<ProcessClient>> clients_;
 };
 
@@ -272,7 +286,6 @@ readiness-check = {{ file = "{}", period = "100ms" }}
   ASSERT_TRUE(wait_state(pm, "slow", "init") || wait_state(pm, "slow", "starting"));
   // A second connection makes the blocking call; this one keeps asking.
   auto other = sdbus::createSessionBusConnectionWithAddress(bus_.address());
-  other->enterEventLoopAsync();
   ASSERT_EQ(client().StopProcess("slow", "wait"), "stopped");
   auto reply = std::async(std::launch::async, [&] {
     ManagerClient m(*other);
@@ -289,7 +302,6 @@ readiness-check = {{ file = "{}", period = "100ms" }}
   dir_.write("ready", "");
   ASSERT_EQ(reply.wait_for(20s), std::future_status::ready);
   EXPECT_EQ(reply.get(), "running");
-  other->leaveEventLoop();
 }
 
 TEST_F(Bus, NoBlockRepliesAtOnce) {
@@ -381,6 +393,7 @@ TEST_F(Bus, RunTransientAddsAProcessAndRemoveForgetsIt) {
   Procmand& pm = start_on_bus();
   ASSERT_GT(running_pid(pm, "web"), 0);
   ManagerClient& m = client();
+  ManagerClient& w = watcher();
   std::map<std::string, sdbus::Variant> props;
   props["Argv"] = sdbus::Variant(std::vector<std::string>{"sh", "-c", "echo \"$GREETING\"; exec sleep 1000"});
   props["Environment"] = sdbus::Variant(std::vector<std::string>{"GREETING=hello there"});
@@ -388,9 +401,9 @@ TEST_F(Bus, RunTransientAddsAProcessAndRemoveForgetsIt) {
   auto [name, path] = m.RunTransient("helper", props);
   EXPECT_EQ(name, "helper");
   EXPECT_EQ(std::string(path), "/org/procman/Manager/process/helper");
-  EXPECT_TRUE(m.wait([&] { return std::count(m.added.begin(), m.added.end(), "helper") == 1; }));
-  EXPECT_TRUE(m.wait([&] {
-    return std::count(m.ifaces_added.begin(), m.ifaces_added.end(), "/org/procman/Manager/process/helper") == 1;
+  EXPECT_TRUE(w.wait([&] { return std::count(w.added.begin(), w.added.end(), "helper") == 1; }));
+  EXPECT_TRUE(w.wait([&] {
+    return std::count(w.ifaces_added.begin(), w.ifaces_added.end(), "/org/procman/Manager/process/helper") == 1;
   }));
   EXPECT_TRUE(pm.wait_for_line(child_line("helper", "hello there")));
   const int pid = running_pid(pm, "helper");
@@ -411,9 +424,9 @@ TEST_F(Bus, RunTransientAddsAProcessAndRemoveForgetsIt) {
   EXPECT_EQ(error_name_of([&] { m.RemoveProcess("web"); }).rfind("org.procman.Error.Failed", 0), 0u);
   m.RemoveProcess("helper");  // replies once it is gone
   EXPECT_FALSE(pid_alive(pid));
-  EXPECT_TRUE(m.wait([&] { return std::count(m.removed.begin(), m.removed.end(), "helper") == 1; }));
-  EXPECT_TRUE(m.wait([&] {
-    return std::count(m.ifaces_removed.begin(), m.ifaces_removed.end(), "/org/procman/Manager/process/helper") == 1;
+  EXPECT_TRUE(w.wait([&] { return std::count(w.removed.begin(), w.removed.end(), "helper") == 1; }));
+  EXPECT_TRUE(w.wait([&] {
+    return std::count(w.ifaces_removed.begin(), w.ifaces_removed.end(), "/org/procman/Manager/process/helper") == 1;
   }));
   EXPECT_EQ(error_name_of([&] { m.GetProcess("helper"); }).rfind("org.procman.Error.NoSuchProcess", 0), 0u);
 }
@@ -444,9 +457,9 @@ TEST_F(Bus, SignalsCarryWhatANotifierNeeds) {
   Procmand& pm = start_on_bus();
   const int pid = running_pid(pm, "web");
   ASSERT_GT(pid, 0);
-  ManagerClient& m = client();
-  ProcessClient& web = process("web");
-  m.StopProcess("web", "wait");
+  ManagerClient& m = watcher();
+  ProcessClient& web = watch_process("web");
+  client().StopProcess("web", "wait");
   ASSERT_TRUE(m.saw("web", "stopped"));
   {
     std::lock_guard lock(m.mu);
@@ -478,10 +491,11 @@ TEST_F(Bus, ReloadAppliesTheFileOrExplainsWhyNot) {
   Procmand& pm = start_on_bus();
   ASSERT_GT(running_pid(pm, "web"), 0);
   ManagerClient& m = client();
+  ManagerClient& w = watcher();
   write_config(std::string(kTwoServices) + "\n[[process]]\nid = \"extra\"\ncommand = \"sleep 1000\"\n");
   auto [added, removed, restarted, pending] = m.Reload();
   EXPECT_EQ(added, std::vector<std::string>{"extra"});
-  EXPECT_TRUE(m.wait([&] { return !m.reloads.empty(); }));
+  EXPECT_TRUE(w.wait([&] { return !w.reloads.empty(); }));
   EXPECT_GT(running_pid(pm, "extra"), 0);
   write_config("[[process]]\nid = \"web\"\ncommand = \"sleep 1000\"\nbogus = 1\n");
   const std::string e = error_name_of([&] { m.Reload(); });
