@@ -1,4 +1,5 @@
 #include "core/fifo_protocol.h"
+#include "core/targets.h"
 
 #include <fmt/format.h>
 
@@ -99,70 +100,6 @@ Error optional_bool(const json& obj, const char* key, const std::string& name, b
 
 // ------------------------------------------------------------- target checks
 
-/// Why `text` is not an http(s) url, or "".
-std::string url_problem(const std::string& text) {
-  std::size_t host = 0;
-  if (text.rfind("http://", 0) == 0) {
-    host = 7;
-  } else if (text.rfind("https://", 0) == 0) {
-    host = 8;
-  } else {
-    return fmt::format("must start with http:// or https://, not '{}'", text);
-  }
-  if (host == text.size() || text[host] == '/' || text[host] == ':') {
-    return fmt::format("has no host: '{}'", text);
-  }
-  if (text.find_first_of(" \t\r\n") != std::string::npos) {
-    return fmt::format("must not contain white space: '{}'", text);
-  }
-  return "";
-}
-
-/// Why `text` is not "host:port" or "[v6]:port" with a port 1..65535, or "".
-std::string host_port_problem(const std::string& text) {
-  std::string host;
-  std::string port;
-  if (!text.empty() && text.front() == '[') {
-    const std::size_t close = text.find(']');
-    if (close == std::string::npos) return fmt::format("'{}' has no closing ']'", text);
-    host = text.substr(1, close - 1);
-    if (close + 1 >= text.size() || text[close + 1] != ':') {
-      return fmt::format("expected \"[address]:port\", not '{}'", text);
-    }
-    port = text.substr(close + 2);
-  } else {
-    const std::size_t colon = text.rfind(':');
-    if (colon == std::string::npos) {
-      return fmt::format("expected \"host:port\" such as \"127.0.0.1:8080\", not '{}'", text);
-    }
-    host = text.substr(0, colon);
-    if (host.find(':') != std::string::npos) {
-      return fmt::format("an IPv6 address needs brackets, such as \"[::1]:8080\", not '{}'", text);
-    }
-    port = text.substr(colon + 1);
-  }
-  if (host.empty()) return fmt::format("'{}' has no host", text);
-  unsigned long value = 0;
-  bool digits = !port.empty() && port.size() <= 5;
-  for (char c : port) {
-    digits = digits && c >= '0' && c <= '9';
-    if (digits) value = value * 10 + static_cast<unsigned long>(c - '0');
-  }
-  if (!digits || value < 1 || value > 65535) {
-    return fmt::format("the port of '{}' must be a number 1..65535", text);
-  }
-  return "";
-}
-
-std::string regex_problem(const std::string& text) {
-  try {
-    std::regex check(text, std::regex::ECMAScript);
-  } catch (const std::regex_error& e) {
-    return fmt::format("'{}' is not a valid regex: {}", text, e.what());
-  }
-  return "";
-}
-
 /// The kind keys of a depends entry, in the seed's order, then procman's.
 struct DepKey {
   const char* key;
@@ -197,7 +134,11 @@ std::string target_problem(const Dependency& d) {
       return url_problem(d.target);
     case Dependency::Kind::Tcp:
     case Dependency::Kind::NotListening:
-      return host_port_problem(d.target);
+      {
+        std::string host;
+        uint16_t port = 0;
+        return split_host_port(d.target, &host, &port);
+      }
     case Dependency::Kind::NotRunning:
       return regex_problem(d.target);
     case Dependency::Kind::Path:

@@ -241,7 +241,7 @@ TEST(FifoProtocolDepends, ChecksTargets) {
             "field \"depends[0].tcp\": expected \"host:port\" such as \"127.0.0.1:8080\", not "
             "'localhost'");
   EXPECT_EQ(deps_error(R"([{"not_listening":"h:70000"}])"),
-            "field \"depends[0].not_listening\": the port of 'h:70000' must be a number 1..65535");
+            "field \"depends[0].not_listening\": the port must be 1..65535, not '70000'");
   const std::string bad_regex = deps_error(R"([{"not_running":"a("}])");
   EXPECT_EQ(bad_regex.rfind("field \"depends[0].not_running\": 'a(' is not a valid regex", 0), 0u)
       << bad_regex;
