@@ -18,7 +18,8 @@ namespace procman::core {
 
 /// How `command` is turned into a running process (jleahred/procman `type`).
 enum class CommandType {
-  Simple,      ///< argv split shell-style and exec'd; falls back to /bin/sh -c when it holds shell syntax
+  Simple,      ///< argv split shell-style and exec'd; falls back to /bin/sh -c when it holds shell
+               ///< syntax
   Expression,  ///< always /bin/sh -c
   PidFile,     ///< /bin/sh -c; the supervised pid is read from $PROCMAN_PID_FILE
   PodmanCid,   ///< /bin/sh -c prints a container id; the pid comes from `podman inspect`
@@ -49,19 +50,19 @@ struct HealthCheck {
     File,     ///< `path` exists
   };
   Kind kind = Kind::Command;
-  std::string command;          ///< Command
-  Duration timeout{};           ///< per attempt (Command, Http, Tcp); default 5s
-  std::string folder;           ///< Folder
-  Duration inactive_time{};     ///< Folder, default 300s
-  std::string url;              ///< Http
-  int expect_status = 200;      ///< Http
-  std::string host;             ///< Tcp
-  uint16_t port = 0;            ///< Tcp
-  std::string path;             ///< File
-  Duration initial_delay{};     ///< before the first attempt, counted from the start (default 0)
+  std::string command;       ///< Command
+  Duration timeout{};        ///< per attempt (Command, Http, Tcp); default 5s
+  std::string folder;        ///< Folder
+  Duration inactive_time{};  ///< Folder, default 300s
+  std::string url;           ///< Http
+  int expect_status = 200;   ///< Http
+  std::string host;          ///< Tcp
+  uint16_t port = 0;         ///< Tcp
+  std::string path;          ///< File
+  Duration initial_delay{};  ///< before the first attempt, counted from the start (default 0)
   Duration period = std::chrono::seconds(10);  ///< between attempts
-  unsigned success_threshold = 1;  ///< consecutive successes to count as healthy/ready
-  unsigned failure_threshold = 3;  ///< consecutive failures to count as unhealthy
+  unsigned success_threshold = 1;              ///< consecutive successes to count as healthy/ready
+  unsigned failure_threshold = 3;              ///< consecutive failures to count as unhealthy
   SourcePos pos;
 };
 
@@ -105,7 +106,7 @@ struct Dependency {
   Kind kind = Kind::Process;
   std::string id;  ///< Process
   DepCondition condition = DepCondition::Running;
-  std::string target;      ///< the url, host:port, path or pattern of the other kinds
+  std::string target;       ///< the url, host:port, path or pattern of the other kinds
   int expect_status = 200;  ///< Url
   Duration poll_interval = std::chrono::seconds(1);
   Duration timeout = std::chrono::seconds(60);  ///< then the dependent fails; 0 = wait forever
@@ -124,6 +125,30 @@ struct Limit {
   std::string name;  ///< the config key, e.g. "nofile"
   uint64_t soft = 0;
   uint64_t hard = 0;
+};
+
+/// When a started process counts as running (before its readiness check, if any).
+enum class ReadyMode {
+  Started,  ///< as soon as it runs (and its init command, if any, succeeded)
+  Notify,   ///< when it sends READY=1 to $NOTIFY_SOCKET (systemd's Type=notify)
+};
+
+/// One listening socket procmand opens for a process (`sockets = [...]`) and
+/// passes as LISTEN_FDS; `listen` is the spec as written ("tcp:127.0.0.1:8080",
+/// "unix:%t/app.sock"), checked by core/socket_spec.h.
+struct SocketConfig {
+  std::string listen;
+  std::string name;  ///< for LISTEN_FDNAMES; empty = derived from the spec
+  SourcePos pos;
+};
+
+/// cgroup limits (applied where the controllers are delegated to procmand).
+struct ResourceLimits {
+  std::optional<uint64_t> memory_max;  ///< bytes; UINT64_MAX = "max"
+  std::optional<unsigned> cpu_weight;  ///< 1..10000 (100 = the default share)
+  std::optional<uint64_t> tasks_max;   ///< UINT64_MAX = "max"
+  bool empty() const { return !memory_max && !cpu_weight && !tasks_max; }
+  bool operator==(const ResourceLimits&) const = default;
 };
 
 struct ProcessConfig {
@@ -164,15 +189,29 @@ struct ProcessConfig {
   std::map<std::string, std::string> meta;
   std::optional<Duration> deadline;
   std::optional<CronSpec> cron;
-  std::optional<std::string> cron_text;  ///< as written, for display
+  std::optional<std::string> cron_text;      ///< as written, for display
   std::optional<std::string> template_name;  ///< set when expanded from a [[template]]
 
   /// Event hooks: fire-and-forget shell commands run with the event in their
   /// environment (PROCMAN_NAME, PROCMAN_EVENT, PROCMAN_EXIT_CODE...). Unlike
   /// before/init/stop they never gate or fail the process.
-  std::optional<Hook> on_start;    ///< it reached running
-  std::optional<Hook> on_exit;     ///< its main process exited, for any reason
-  std::optional<Hook> on_failure;  ///< it failed (exit policy says failure, start failed, limit hit)
+  std::optional<Hook> on_start;  ///< it reached running
+  std::optional<Hook> on_exit;   ///< its main process exited, for any reason
+  std::optional<Hook>
+      on_failure;  ///< it failed (exit policy says failure, start failed, limit hit)
+
+  // The systemd contract for children.
+  ReadyMode ready = ReadyMode::Started;
+  /// How long a `ready = "notify"` process may take to send READY=1 (systemd's
+  /// TimeoutStartSec; EXTEND_TIMEOUT_USEC= pushes it out).
+  Duration start_timeout = std::chrono::seconds(90);
+  /// WATCHDOG=1 must arrive at least this often once it runs, or it is killed
+  /// (SIGABRT, then SIGKILL after stop-timeout) and its restart policy applies.
+  std::optional<Duration> watchdog;
+  std::vector<SocketConfig> sockets;
+  /// Start only when the first connection arrives on one of `sockets`.
+  bool start_on_demand = false;
+  ResourceLimits resources;
 
   /// Added at runtime (D-Bus RunTransient, `procmanctl run`, FIFO `run`), not
   /// read from the file: a reload keeps it, `remove` forgets it.

@@ -40,11 +40,15 @@ const Strings kProcessKeys = {
     "readiness-check",
     "env", "env-file", "restart", "success-exit-codes", "restart-delay", "start-limit",
     "stop-signal", "stop-timeout", "instances", "user", "group", "nice", "ionice", "umask",
-    "limits", "meta", "deadline", "cron", "on-start", "on-exit", "on-failure"};
+    "limits", "meta", "deadline", "cron", "on-start", "on-exit", "on-failure",
+    "ready", "start-timeout", "watchdog", "sockets", "start-on-demand",
+    "memory-max", "cpu-weight", "tasks-max"};
 const Strings kControllerKeys = {"command", "env", "work-dir", "restart-delay"};
 // clang-format on
 // In the order of RestartPolicy: an index is the value.
 const Strings kRestartPolicies = {"always", "on-failure", "no"};
+// In the order of ReadyMode.
+const Strings kReadyModes = {"started", "notify"};
 
 // ---------------------------------------------------------------------------
 // One [[process]] table
@@ -230,6 +234,25 @@ class ProcessParser {
     if (const toml::node* n = get("meta")) p.meta = parse_string_map(scope_, *n, "meta", false);
     if (const toml::node* n = get("deadline"))
       p.deadline = want_duration(scope_, *n, "deadline", true);
+    if (const toml::node* n = get("ready")) {
+      if (auto i = want_choice(scope_, *n, "ready", kReadyModes, "ready mode"))
+        p.ready = static_cast<ReadyMode>(*i);
+    }
+    if (const toml::node* n = get("start-timeout")) {
+      if (auto d = want_duration(scope_, *n, "start-timeout", true)) p.start_timeout = *d;
+    }
+    if (const toml::node* n = get("watchdog")) p.watchdog = want_duration(scope_, *n, "watchdog", true);
+    if (const toml::node* n = get("sockets")) p.sockets = parse_sockets(scope_, *n);
+    if (const toml::node* n = get("start-on-demand")) {
+      p.start_on_demand = want_bool(scope_, *n, "start-on-demand").value_or(false);
+      if (p.start_on_demand && p.sockets.empty() && !get("sockets"))
+        scope_.error(*n, "'start-on-demand' needs 'sockets' to wait on");
+    }
+    if (const toml::node* n = get("memory-max")) p.resources.memory_max = parse_bytes(scope_, *n, "memory-max");
+    if (const toml::node* n = get("cpu-weight")) {
+      if (auto v = want_int(scope_, *n, "cpu-weight", 1, 10000)) p.resources.cpu_weight = static_cast<unsigned>(*v);
+    }
+    if (const toml::node* n = get("tasks-max")) p.resources.tasks_max = parse_count_or_max(scope_, *n, "tasks-max");
     if (const toml::node* n = get("cron")) {
       if (const std::string* text = want_string(scope_, *n, "cron")) {
         std::string why;

@@ -1,6 +1,9 @@
 // Parsers of individual [[process]] values (see config_values.h). Each checks
 // its value strictly and reports every problem through its Scope.
 #include "core/config_values.h"
+
+#include "core/notify.h"
+#include "core/socket_spec.h"
 #include "core/targets.h"
 
 #include "core/names.h"
@@ -31,7 +34,6 @@ constexpr uint64_t kInfinity = std::numeric_limits<uint64_t>::max();
 // In the order of their enums (CommandType, DepCondition): an index is the value.
 const Strings kCommandTypes = {"simple", "expression", "pid-file", "podman-cid"};
 const Strings kConditions = {"started", "running", "completed", "completed-successfully"};
-
 
 }  // namespace
 
@@ -960,6 +962,144 @@ std::optional<StartLimit> parse_start_limit(Scope& s, const toml::node& n) {
     ok = ok && d.has_value();
   }
   if (!ok) return std::nullopt;
+  return out;
+}
+
+// ---------------------------------------------------------------------------
+// Resources and sockets
+
+namespace {
+
+bool is_unlimited_word(std::string_view v) {
+  return v == "max" || v == "infinity" || v == "unlimited";
+}
+
+}  // namespace
+
+std::optional<uint64_t> parse_bytes(Scope& s, const toml::node& n, const std::string& name) {
+  constexpr uint64_t kMin = 4096;
+  if (const auto* i = n.as_integer()) {
+    if (i->get() < static_cast<int64_t>(kMin)) {
+      s.error(n, fmt::format("'{}' must be at least {} bytes, not {}", name, kMin, i->get()));
+      return std::nullopt;
+    }
+    return static_cast<uint64_t>(i->get());
+  }
+  const std::string* text = want_string(s, n, name);
+  if (!text) return std::nullopt;
+  if (is_unlimited_word(*text)) return kInfinity;
+  const std::string shape = fmt::format(
+      "'{}' must be bytes (an integer, or a number with K, M, G or T such as \"512M\") "
+      "or \"max\", not \"{}\"",
+      name, *text);
+  std::size_t digits = 0;
+  while (digits < text->size() && std::isdigit(static_cast<unsigned char>((*text)[digits])))
+    ++digits;
+  if (digits == 0 || digits > 15) {
+    s.error(n, shape);
+    return std::nullopt;
+  }
+  uint64_t value = std::stoull(text->substr(0, digits));
+  std::string_view suffix = std::string_view(*text).substr(digits);
+  if (suffix.size() == 2 && (suffix[1] == 'B' || suffix[1] == 'b')) suffix.remove_suffix(1);
+  int shift = 0;
+  if (suffix.empty() || suffix == "B" || suffix == "b")
+    shift = 0;
+  else if (suffix == "K" || suffix == "k")
+    shift = 10;
+  else if (suffix == "M" || suffix == "m")
+    shift = 20;
+  else if (suffix == "G" || suffix == "g")
+    shift = 30;
+  else if (suffix == "T" || suffix == "t")
+    shift = 40;
+  else {
+    s.error(n, shape);
+    return std::nullopt;
+  }
+  if (shift && value > (kInfinity >> shift)) {
+    s.error(n, fmt::format("'{}' is too large: \"{}\"", name, *text));
+    return std::nullopt;
+  }
+  value <<= shift;
+  if (value < kMin) {
+    s.error(n, fmt::format("'{}' must be at least {} bytes, not \"{}\"", name, kMin, *text));
+    return std::nullopt;
+  }
+  return value;
+}
+
+std::optional<uint64_t> parse_count_or_max(Scope& s, const toml::node& n, const std::string& name) {
+  if (const auto* str = n.as_string()) {
+    if (is_unlimited_word(str->get())) return kInfinity;
+    s.error(n,
+            fmt::format("'{}' must be an integer >= 1 or \"max\", not \"{}\"", name, str->get()));
+    return std::nullopt;
+  }
+  auto v = want_int(s, n, name, 1, std::numeric_limits<int64_t>::max());
+  if (!v) return std::nullopt;
+  return static_cast<uint64_t>(*v);
+}
+
+std::vector<SocketConfig> parse_sockets(Scope& s, const toml::node& n) {
+  std::vector<SocketConfig> out;
+  const auto* arr = n.as_array();
+  if (!arr) {
+    s.error(n,
+            fmt::format(
+                "'sockets' must be an array of socket specs such as \"tcp:127.0.0.1:8080\", not {}",
+                type_name(n)));
+    return out;
+  }
+  for (const toml::node& item : *arr) {
+    SocketConfig sc;
+    sc.pos = pos_of(item.source());
+    const toml::node* listen_node = &item;
+    if (const auto* t = item.as_table()) {
+      s.check_keys(*t, {"listen", "name"}, "sockets");
+      listen_node = t->get("listen");
+      if (!listen_node) {
+        s.error(item,
+                "a socket table needs 'listen' (e.g. { listen = \"tcp:127.0.0.1:8080\", name = "
+                "\"http\" })");
+        continue;
+      }
+      if (const toml::node* nm = t->get("name")) {
+        const std::string* name = want_text(s, *nm, "sockets.name");
+        if (!name) continue;
+        if (auto why = fdname_problem(*name)) {
+          s.error(*nm, fmt::format("socket name {}", *why));
+          continue;
+        }
+        sc.name = *name;
+      }
+    }
+    const std::string* listen = want_text(s, *listen_node, "sockets");
+    if (!listen) continue;
+    sc.listen = *listen;
+    // %t and %h are only known where procmand runs; a typical expansion is
+    // enough to check the shape here, procmand re-checks the real one at start.
+    SocketExpand typical;
+    typical.runtime_dir = "/run/user/1000";
+    typical.home = "/home/user";
+    typical.state_dir = "/home/user/.local/state";
+    auto spec = parse_socket_spec(sc.listen, typical);
+    if (const auto* why = std::get_if<std::string>(&spec)) {
+      s.error(*listen_node, fmt::format("socket \"{}\": {}", sc.listen, *why));
+      continue;
+    }
+    bool dup = false;
+    for (const auto& other : out) {
+      if (other.listen == sc.listen) {
+        s.error(*listen_node, fmt::format("socket \"{}\" is listed twice", sc.listen));
+        dup = true;
+      } else if (!sc.name.empty() && other.name == sc.name) {
+        s.error(*listen_node, fmt::format("socket name \"{}\" is used twice", sc.name));
+        dup = true;
+      }
+    }
+    if (!dup) out.push_back(std::move(sc));
+  }
   return out;
 }
 

@@ -95,4 +95,16 @@ std::optional<Backoff> parse_restart_delay(Scope& s, const toml::node& n);
 /// keeping StartLimit's defaults.
 std::optional<StartLimit> parse_start_limit(Scope& s, const toml::node& n);
 
+/// memory-max: bytes as an integer, or a string with a binary suffix K, M, G or
+/// T ("512M" = 512 MiB), or "max"/"infinity" (UINT64_MAX). At least 4096 bytes.
+std::optional<uint64_t> parse_bytes(Scope& s, const toml::node& n, const std::string& name);
+
+/// tasks-max: an integer >= 1, or "max"/"infinity" (UINT64_MAX).
+std::optional<uint64_t> parse_count_or_max(Scope& s, const toml::node& n, const std::string& name);
+
+/// sockets: an array of specs ("tcp:127.0.0.1:8080", "unix:%t/app.sock") or
+/// tables { listen, name }; each spec must parse (core/socket_spec.h), names are
+/// unique and free of ':' (they become LISTEN_FDNAMES), and no spec appears twice.
+std::vector<SocketConfig> parse_sockets(Scope& s, const toml::node& n);
+
 }  // namespace procman::core::config_detail

@@ -134,6 +134,22 @@ nlohmann::json process_json(const ProcessConfig& p) {
   if (p.nice) j["nice"] = *p.nice;
   if (p.umask) j["umask"] = fmt::format("{:04o}", *p.umask);
   if (!p.meta.empty()) j["meta"] = p.meta;
+  if (p.ready == ReadyMode::Notify) {
+    j["ready"] = "notify";
+    j["start-timeout"] = format_duration(p.start_timeout);
+  }
+  if (p.watchdog) j["watchdog"] = format_duration(*p.watchdog);
+  if (!p.sockets.empty()) {
+    json socks = json::array();
+    for (const auto& sc : p.sockets)
+      socks.push_back(sc.name.empty() ? json(sc.listen) : json{{"listen", sc.listen}, {"name", sc.name}});
+    j["sockets"] = socks;
+  }
+  if (p.start_on_demand) j["start-on-demand"] = true;
+  auto limit = [](uint64_t v) { return v == UINT64_MAX ? json("max") : json(v); };
+  if (p.resources.memory_max) j["memory-max"] = limit(*p.resources.memory_max);
+  if (p.resources.cpu_weight) j["cpu-weight"] = *p.resources.cpu_weight;
+  if (p.resources.tasks_max) j["tasks-max"] = limit(*p.resources.tasks_max);
   return j;
 }
 

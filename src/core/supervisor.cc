@@ -114,6 +114,9 @@ struct Supervisor::Unit {
   bool in_window = false;     ///< the schedule window was open at the last look
   bool tick_due = false;      ///< cron: a tick fired and its run has not ended
   bool deadline_hit = false;  ///< stopping because it ran past `deadline`
+  bool watchdog_hit = false;  ///< stopping because WATCHDOG=1 stopped coming
+  bool notify_ready = false;  ///< READY=1 arrived during this start
+  bool activated = false;     ///< start-on-demand: a connection came; wanted until a clean exit
   // Checks. check_token changes whenever attempts in flight become stale.
   uint64_t check_token = 1;
   unsigned live_failures = 0;
@@ -338,6 +341,13 @@ void Supervisor::restore(const std::vector<RestoredUnit>& restored) {
         begin_stop(*u, st.removed ? AfterStop::Remove : AfterStop::Stay,
                    st.removed ? "no longer in the config" : "was stopping when procmand stopped");
       } else {
+        // A notify process restored mid-start may have sent READY=1 while
+        // nobody listened: it counts as running. Its watchdog starts over.
+        if (u->running->watchdog) {
+          st.watchdog_usec =
+              std::chrono::duration_cast<std::chrono::microseconds>(*u->running->watchdog).count();
+          arm(*u, kWatchdogTimer, now + *u->running->watchdog);
+        }
         set_state(*u, State::Running,
                   fmt::format("re-adopted pid {} after a procmand restart", st.pid));
       }
@@ -412,6 +422,7 @@ bool Supervisor::wants_up(const Unit& u) const {
   if (!eff) return false;
   if (eff->one_shot && u.st.done) return false;
   if (u.st.admin == AdminGoal::Started) return true;
+  if (eff->start_on_demand && !u.activated) return false;
   // Schedules and cron ticks decide activity at runtime (see docs/config.md);
   // a schedule window closed now means not wanted now.
   if (eff->schedule && !schedule_contains(*eff->schedule, clock_.local())) return false;
@@ -422,6 +433,7 @@ bool Supervisor::wants_up(const Unit& u) const {
 std::string Supervisor::inactive_reason(const Unit& u) const {
   const ProcessConfig* eff = effective(u);
   if (!eff) return "no version of it applies now";
+  if (eff->start_on_demand && !u.activated) return "waiting for a connection on its sockets";
   if (eff->schedule && !schedule_contains(*eff->schedule, clock_.local()))
     return "its schedule window closed";
   if (eff->cron) return "its cron run is over";
@@ -764,6 +776,13 @@ void Supervisor::fire(Unit& u, TimerSlot slot) {
     if (u.st.state == State::Pending) probe_dependencies(u);
     return;
   }
+  if (slot == kWatchdogTimer) {
+    if (u.st.state != State::Running && u.st.state != State::Init) return;
+    watchdog_expired(u, fmt::format("watchdog timeout: no WATCHDOG=1 within {}",
+                                    format_duration(std::chrono::duration_cast<Duration>(
+                                        std::chrono::microseconds(u.st.watchdog_usec)))));
+    return;
+  }
   if (slot == kDeadlineTimer) {
     if (!is_active(u.st.state) || u.st.state == State::Stopping) return;
     u.deadline_hit = true;
@@ -786,6 +805,12 @@ void Supervisor::fire(Unit& u, TimerSlot slot) {
                                     format_duration(cfg.before->timeout)));
       break;
     case State::Init:
+      if (u.st.sub_state == "notify") {
+        u.pending_failure =
+            fmt::format("did not send READY=1 within {}", format_duration(cfg.start_timeout));
+        begin_stop(u, AfterStop::AttemptFailed, u.pending_failure);
+        break;
+      }
       // begin_stop cancels the init command.
       u.pending_failure =
           fmt::format("init command timed out after {}", format_duration(cfg.init->timeout));
@@ -849,6 +874,12 @@ void Supervisor::begin_start(Unit& u) {
   u.pending_failure.clear();
   u.main_gone = false;
   u.sent_kill = false;
+  u.notify_ready = false;
+  u.watchdog_hit = false;
+  u.st.notify_status.clear();
+  u.st.watchdog_usec =
+      eff->watchdog ? std::chrono::duration_cast<std::chrono::microseconds>(*eff->watchdog).count()
+                    : 0;
   u.started_at = now;
   u.running_since = MonoTime{};
   stop_checks(u);
@@ -923,6 +954,12 @@ void Supervisor::main_known(Unit& u) {
 
 void Supervisor::became_ready(Unit& u, std::string reason) {
   const ProcessConfig& cfg = *u.running;
+  if (cfg.ready == ReadyMode::Notify && !u.notify_ready) {
+    // Not running (and dependents keep waiting) until it says READY=1.
+    set_state(u, State::Init, reason + ", waiting for READY=1", "notify");
+    arm(u, kStateTimer, clock_.now() + cfg.start_timeout);
+    return;
+  }
   if (cfg.readiness_check && !u.ready_passed) {
     // Not running (and dependents keep waiting) until the readiness check passes.
     set_state(u, State::Init, reason + ", waiting for the readiness check", "readiness");
@@ -931,6 +968,8 @@ void Supervisor::became_ready(Unit& u, std::string reason) {
     return;
   }
   u.running_since = clock_.now();
+  if (u.st.watchdog_usec > 0)
+    arm(u, kWatchdogTimer, clock_.now() + std::chrono::microseconds(u.st.watchdog_usec));
   set_state(u, State::Running, std::move(reason));
 }
 
@@ -1153,7 +1192,7 @@ void Supervisor::begin_stop(Unit& u, AfterStop then, std::string reason) {
     finish_stop(u);
     return;
   }
-  if (cfg.stop && !u.main_gone) {
+  if (cfg.stop && !u.main_gone && !u.watchdog_hit) {
     set_state(u, State::Stopping, reason.empty() ? "running the stop command" : reason,
               "stop-command");
     std::string error;
@@ -1168,10 +1207,14 @@ void Supervisor::begin_stop(Unit& u, AfterStop then, std::string reason) {
 
 void Supervisor::send_stop_signal(Unit& u) {
   const ProcessConfig& cfg = *u.running;
-  fx_.signal(u.st, cfg.stop_signal);
+  // A hung process gets SIGABRT (systemd's WatchdogSignal): it dumps core where
+  // core dumps are enabled, which is what one wants to debug a hang.
+  const int sig = u.watchdog_hit ? SIGABRT : cfg.stop_signal;
+  fx_.signal(u.st, sig);
   u.st.sub_state = "signal";
-  u.st.status_text = fmt::format("sent {}, waiting up to {}", signal_name(cfg.stop_signal),
-                                 format_duration(cfg.stop_timeout));
+  u.st.status_text =
+      fmt::format("{}sent {}, waiting up to {}", u.watchdog_hit ? u.pending_failure + "; " : "",
+                  signal_name(sig), format_duration(cfg.stop_timeout));
   dirty_ = true;
   arm(u, kStateTimer, clock_.now() + cfg.stop_timeout);
 }
@@ -1180,6 +1223,7 @@ void Supervisor::finish_stop(Unit& u) {
   stop_checks(u);
   disarm(u, kStateTimer);
   disarm(u, kDeadlineTimer);
+  disarm(u, kWatchdogTimer);
   if (u.st.pid > 0) by_pid_.erase(u.st.pid);
   if (u.wrapper_pid > 0) by_pid_.erase(u.wrapper_pid);
   const bool had_process = u.st.pid > 0 || u.wrapper_pid > 0;
@@ -1271,6 +1315,7 @@ void Supervisor::main_exited(Unit& u, const ExitInfo& exit) {
   // restart, so a new start never overlaps the old one.
   disarm(u, kStateTimer);
   disarm(u, kDeadlineTimer);
+  disarm(u, kWatchdogTimer);
   stop_checks(u);
   if (u.st.state == State::Init) fx_.cancel_hook(u.st, HookKind::Init);
   if (u.st.state == State::Starting) fx_.cancel_main_pid_watch(u.st);
@@ -1295,6 +1340,14 @@ void Supervisor::apply_exit_policy(Unit& u) {
   const ProcessConfig& cfg = *u.running;
   const bool success = exit_is_success(cfg, exit);
   std::string what = describe_exit(exit);
+  // An on-demand process that ends cleanly (idle exit) waits for the next connection.
+  if (success && cfg.start_on_demand && !cfg.one_shot) {
+    u.activated = false;
+    u.st.consecutive_failures = 0;
+    u.st.failure_reason.clear();
+    set_state(u, State::Stopped, what + "; waiting for a connection on its sockets");
+    return;
+  }
   if (success && cfg.one_shot) {
     u.st.done = true;
     if (u.st.admin == AdminGoal::Started) u.st.admin = AdminGoal::Auto;
@@ -1318,8 +1371,9 @@ void Supervisor::apply_exit_policy(Unit& u) {
 
 void Supervisor::attempt_failed(Unit& u, std::string reason) {
   u.st.failure_reason = reason;
-  u.st.result = u.deadline_hit ? "deadline" : "start-failed";
+  u.st.result = u.deadline_hit ? "deadline" : u.watchdog_hit ? "watchdog" : "start-failed";
   u.deadline_hit = false;
+  u.watchdog_hit = false;
   if (u.st.pid > 0) by_pid_.erase(u.st.pid);
   u.st.pid = -1;
   const ProcessConfig& cfg = *u.running;
@@ -1341,6 +1395,84 @@ void Supervisor::schedule_restart(Unit& u, std::string reason) {
   ++u.st.consecutive_failures;
   arm(u, kStateTimer, now + delay);
   set_state(u, State::Backoff, fmt::format("{}; restarting in {}", reason, format_duration(delay)));
+}
+
+void Supervisor::on_notify(const std::string& name, const NotifyEvent& ev) {
+  Unit* u = find_unit(name);
+  if (!u || !u->running || !is_active(u->st.state)) return;
+  const MonoTime now = clock_.now();
+  bool details = false;
+  if (ev.status && *ev.status != u->st.notify_status) {
+    u->st.notify_status = *ev.status;
+    details = true;
+  }
+  if (ev.main_pid && ev.main_pid->first > 0 && ev.main_pid->first != u->st.pid) {
+    // MAINPID=: supervision follows the process it names (a daemon that forked
+    // its real server off). The old main pid's exit means nothing from now on.
+    if (u->st.pid > 0) by_pid_.erase(u->st.pid);
+    u->st.pid = ev.main_pid->first;
+    u->st.pid_start_time = ev.main_pid->second;
+    by_pid_[u->st.pid] = u;
+    details = true;
+  }
+  if (ev.watchdog_usec) {
+    u->st.watchdog_usec = static_cast<int64_t>(*ev.watchdog_usec);
+    if (u->st.watchdog_usec > 0 && u->st.state == State::Running)
+      arm(*u, kWatchdogTimer, now + std::chrono::microseconds(u->st.watchdog_usec));
+    else
+      disarm(*u, kWatchdogTimer);
+    details = true;
+  }
+  if (ev.watchdog_ping && u->st.watchdog_usec > 0 && u->st.state == State::Running)
+    arm(*u, kWatchdogTimer, now + std::chrono::microseconds(u->st.watchdog_usec));
+  if (ev.extend_timeout_usec && u->timer_at[kStateTimer] &&
+      ((u->st.state == State::Init && u->st.sub_state == "notify") ||
+       u->st.state == State::Stopping)) {
+    const MonoTime at = now + std::chrono::microseconds(*ev.extend_timeout_usec);
+    if (at > *u->timer_at[kStateTimer]) arm(*u, kStateTimer, at);
+  }
+  if (ev.stopping && u->st.state == State::Running && u->st.sub_state != "stopping") {
+    // It is going away on its own: say so, keep supervising (its exit is an exit).
+    u->st.sub_state = "stopping";
+    details = true;
+  }
+  if (ev.ready && !u->notify_ready) {
+    u->notify_ready = true;
+    if (u->st.state == State::Init && u->st.sub_state == "notify") {
+      disarm(*u, kStateTimer);
+      became_ready(*u, "sent READY=1");
+      details = false;  // the transition reports it
+    }
+  }
+  if (ev.watchdog_trigger && (u->st.state == State::Running || u->st.state == State::Init)) {
+    watchdog_expired(*u, "watchdog triggered by the process (WATCHDOG=trigger)");
+    details = false;
+  }
+  if (details) {
+    dirty_ = true;
+    fx_.details_changed(u->st);
+  }
+  drain();
+}
+
+std::string Supervisor::activate(std::string_view name) {
+  Unit* u = find_unit(name);
+  if (!u) return fmt::format("no process named '{}'", name);
+  const ProcessConfig* eff = effective(*u);
+  if (!eff || !eff->start_on_demand) return fmt::format("'{}' does not start on demand", name);
+  if (!u->activated) {
+    u->activated = true;
+    enqueue(*u);
+  }
+  drain();
+  return {};
+}
+
+void Supervisor::watchdog_expired(Unit& u, std::string reason) {
+  disarm(u, kWatchdogTimer);
+  u.watchdog_hit = true;
+  u.pending_failure = std::move(reason);
+  begin_stop(u, AfterStop::AttemptFailed, u.pending_failure);
 }
 
 void Supervisor::on_group_change() {

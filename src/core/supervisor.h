@@ -120,6 +120,10 @@ struct UnitStatus {
   std::string health_detail;  ///< what the last check said
   bool transient = false;     ///< added at runtime (add_transient), not from the config file
   bool one_shot = false;      ///< of its versions (they all agree; the parser checks)
+  /// The last STATUS= it sent to its notify socket (cleared at each start).
+  std::string notify_status;
+  /// The watchdog interval in force (config `watchdog`, or WATCHDOG_USEC= it sent); 0 = none.
+  int64_t watchdog_usec = 0;
 };
 
 class Effects {
@@ -160,6 +164,23 @@ class Effects {
   virtual void unit_added(const UnitStatus& /*unit*/) {}
   /// A unit was forgotten: find(name) answers nullptr from now on.
   virtual void unit_removed(const std::string& /*name*/) {}
+  /// Something shown about the unit changed without a state transition (its
+  /// STATUS=, a new main pid): for D-Bus PropertiesChanged.
+  virtual void details_changed(const UnitStatus& /*unit*/) {}
+};
+
+/// What a process told its notify socket (see core/notify.h for the parsing);
+/// the daemon has already checked that the sender belongs to the unit's tree.
+struct NotifyEvent {
+  bool ready = false;
+  bool stopping = false;
+  bool watchdog_ping = false;
+  bool watchdog_trigger = false;
+  std::optional<std::string> status;
+  std::optional<uint64_t> watchdog_usec;
+  std::optional<uint64_t> extend_timeout_usec;
+  /// MAINPID=: the new main pid and its /proc start time (0 if unknown).
+  std::optional<std::pair<int, uint64_t>> main_pid;
 };
 
 /// Who an admin kill signals: the whole process group, or only the main pid.
@@ -197,6 +218,11 @@ class Supervisor {
   void on_main_pid_failed(const std::string& unit, const std::string& reason);
   void on_check_done(const std::string& unit, const CheckRequest& req, bool ok,
                      const std::string& detail);
+  /// A sd_notify datagram for this unit (READY=1, STATUS=, MAINPID=, WATCHDOG=...).
+  void on_notify(const std::string& unit, const NotifyEvent& ev);
+  /// start-on-demand: a connection arrived on one of its sockets, so it is wanted
+  /// (until it exits cleanly). Error text for a unit that does not start on demand.
+  std::string activate(std::string_view name);
   /// Some process died: units waiting for the rest of their group re-check it.
   void on_group_change();
   /// Deadlines due at clock.now() fire.
@@ -264,6 +290,7 @@ class Supervisor {
     kLivenessTimer,
     kReadinessTimer,
     kProbeTimer,
+    kWatchdogTimer,
     kSlotCount
   };
 
@@ -287,6 +314,7 @@ class Supervisor {
   void probe_dependencies(Unit& u);
   void stop_checks(Unit& u);
   void became_ready(Unit& u, std::string reason);
+  void watchdog_expired(Unit& u, std::string reason);
   std::string inactive_reason(const Unit& u) const;
   bool dependents_active(const Unit& u) const;
 

@@ -101,6 +101,7 @@ struct ManagerView {
   std::string status_text;  ///< "12 running, 1 failed, 2 scheduled"
   uint32_t process_count = 0;
   std::map<std::string, uint32_t> counts;  ///< by state name, zero counts left out
+  std::string log_target;  ///< "journal" or "console" (kept last: tests build views with aggregate init)
 };
 
 /// Implemented by the daemon. Every call happens on the event loop thread.

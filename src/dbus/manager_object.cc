@@ -388,6 +388,10 @@ std::string ManagerObject::ConfigPath() {
 std::string ManagerObject::ConfigUid() {
   return property([](const ManagerView& m) { return m.config_uid; });
 }
+std::string ManagerObject::LogTarget() {
+  return property([](const ManagerView& m) { return m.log_target; });
+}
+
 std::string ManagerObject::FifoPath() {
   return property([](const ManagerView& m) { return m.fifo_path; });
 }

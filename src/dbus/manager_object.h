@@ -146,6 +146,7 @@ class ManagerObject final
   std::string ConfigPath() override;
   std::string ConfigUid() override;
   std::string FifoPath() override;
+  std::string LogTarget() override;
   std::string StateDirectory() override;
   std::string State() override;
   std::string StatusText() override;

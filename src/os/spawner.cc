@@ -55,6 +55,9 @@ enum class Stage : int {
   kSetuid,
   kChdir,
   kExec,
+  kCgroup,
+  kJournal,
+  kListenFds,
 };
 
 /// What the child writes to the error pipe; well under PIPE_BUF, so one atomic write.
@@ -286,7 +289,28 @@ struct ChildPlan {
   int stdin_fd = -1, stdout_fd = -1, stderr_fd = -1;  // all > 2
   int error_fd = -1;                                  // > 2
   std::optional<rlim_t> nofile_soft;
+  std::string listen_pid_var;  ///< "LISTEN_PID=" + room for the pid, filled in by the child
+  char* listen_pid_digits = nullptr;
+  std::vector<int> listen_scratch;  ///< the child's temporary copies of listen_fds
 };
+
+/// Writes `v` in decimal at `out` with a NUL; async-signal-safe.
+void put_decimal(char* out, long v) {
+  char tmp[24];
+  int n = 0;
+  do {
+    tmp[n++] = static_cast<char>('0' + v % 10);
+    v /= 10;
+  } while (v > 0);
+  for (int i = 0; i < n; ++i) out[i] = tmp[n - 1 - i];
+  out[n] = '\0';
+}
+
+/// Moves `fd` to a number >= floor (close-on-exec); async-signal-safe.
+int above(int fd, int floor) {
+  if (fd >= floor) return fd;
+  return fcntl(fd, F_DUPFD_CLOEXEC, floor);
+}
 
 [[noreturn]] void child_fail(int error_fd, Stage stage, int err, int index = 0) {
   ChildError e{stage, err, index};
@@ -297,24 +321,35 @@ struct ChildPlan {
   _exit(127);
 }
 
-void close_other_fds(int keep) {
+/// Closes every fd from `first` on except `keep` (which is >= first).
+void close_other_fds(int first, int keep) {
   // close_range exists since Linux 5.9; the loop is the fallback for older kernels.
   bool ok = true;
-  if (keep > 3) ok = close_range(3u, static_cast<unsigned>(keep - 1), 0) == 0;
+  if (keep > first)
+    ok = close_range(static_cast<unsigned>(first), static_cast<unsigned>(keep - 1), 0) == 0;
   if (ok) ok = close_range(static_cast<unsigned>(keep + 1), ~0u, 0) == 0;
   if (ok) return;
   struct rlimit rl {};
   rlim_t max = getrlimit(RLIMIT_NOFILE, &rl) == 0 ? rl.rlim_cur : 1024;
   if (max > (1u << 20)) max = 1u << 20;
-  for (rlim_t fd = 3; fd < max; ++fd) {
+  for (rlim_t fd = static_cast<rlim_t>(first); fd < max; ++fd) {
     if (static_cast<int>(fd) != keep) close(static_cast<int>(fd));
   }
 }
 
 /// Runs in the forked child: only async-signal-safe calls, no allocation.
-[[noreturn]] void run_child(const ChildPlan& p) {
-  const int efd = p.error_fd;
+[[noreturn]] void run_child(ChildPlan& p) {
+  int efd = p.error_fd;
   const SpawnRequest& req = *p.req;
+
+  // Into its cgroup before anything else, so nothing it starts escapes accounting.
+  if (req.cgroup_procs_fd >= 0) {
+    ssize_t n;
+    do {
+      n = write(req.cgroup_procs_fd, "0", 1);
+    } while (n < 0 && errno == EINTR);
+    if (n != 1) child_fail(efd, Stage::kCgroup, errno);
+  }
 
   // Handlers and SIG_IGN would otherwise leak into the child (SIG_IGN survives exec),
   // and so would procmand's blocked signals. A value-initialized sigaction is SIG_DFL.
@@ -327,10 +362,6 @@ void close_other_fds(int keep) {
   if (sigprocmask(SIG_SETMASK, &empty, nullptr) != 0) child_fail(efd, Stage::kSignalMask, errno);
 
   if (req.new_process_group && setpgid(0, 0) != 0) child_fail(efd, Stage::kSetpgid, errno);
-
-  if (dup2(p.stdin_fd, 0) < 0) child_fail(efd, Stage::kStdio, errno, 0);
-  if (dup2(p.stdout_fd, 1) < 0) child_fail(efd, Stage::kStdio, errno, 1);
-  if (dup2(p.stderr_fd, 2) < 0) child_fail(efd, Stage::kStdio, errno, 2);
 
   if (req.umask) ::umask(static_cast<mode_t>(*req.umask & 0777));
 
@@ -370,10 +401,43 @@ void close_other_fds(int keep) {
     if (setuid(p.creds.uid) != 0) child_fail(efd, Stage::kSetuid, errno);
   }
 
+  // After the id switch, so journald records the process's own uid and gid.
+  int out_src = p.stdout_fd, err_src = p.stderr_fd;
+  if (req.journal_stdout) {
+    out_src = journal_stream_open_in_child(*req.journal_stdout);
+    if (out_src < 0) child_fail(efd, Stage::kJournal, errno, 1);
+  }
+  if (req.journal_stderr) {
+    err_src = journal_stream_open_in_child(*req.journal_stderr);
+    if (err_src < 0) child_fail(efd, Stage::kJournal, errno, 2);
+  }
+  if (dup2(p.stdin_fd, 0) < 0) child_fail(efd, Stage::kStdio, errno, 0);
+  if (dup2(out_src, 1) < 0) child_fail(efd, Stage::kStdio, errno, 1);
+  if (dup2(err_src, 2) < 0) child_fail(efd, Stage::kStdio, errno, 2);
+
+  // Socket activation: fds 3.. are the listeners. Everything that must survive
+  // (the error pipe, the listeners' current numbers) first moves above them.
+  const int n_listen = static_cast<int>(req.listen_fds.size());
+  if (n_listen > 0) {
+    const int floor = 3 + n_listen;
+    efd = above(efd, floor);
+    if (efd < 0) child_fail(p.error_fd, Stage::kListenFds, errno);
+    for (int i = 0; i < n_listen; ++i) {
+      p.listen_scratch[static_cast<std::size_t>(i)] =
+          above(req.listen_fds[static_cast<std::size_t>(i)], floor);
+      if (p.listen_scratch[static_cast<std::size_t>(i)] < 0)
+        child_fail(efd, Stage::kListenFds, errno, i);
+    }
+    for (int i = 0; i < n_listen; ++i)
+      if (dup2(p.listen_scratch[static_cast<std::size_t>(i)], 3 + i) < 0)  // dup2 clears FD_CLOEXEC
+        child_fail(efd, Stage::kListenFds, errno, i);
+    if (p.listen_pid_digits) put_decimal(p.listen_pid_digits, static_cast<long>(getpid()));
+  }
+
   // After the id switch, so the directory is checked with the child's own permissions.
   if (req.work_dir && chdir(req.work_dir->c_str()) != 0) child_fail(efd, Stage::kChdir, errno);
 
-  close_other_fds(efd);
+  close_other_fds(3 + n_listen, efd);
 
   // execvpe()'s rules: keep looking past missing entries and EACCES, report EACCES
   // if that was all we found, stop at any other error.
@@ -431,6 +495,12 @@ std::string describe_child_error(const ChildError& e, const SpawnRequest& req,
       return fmt::format("chdir \"{}\": {}", req.work_dir.value_or(""), why);
     case Stage::kExec:
       return fmt::format("exec \"{}\": {}", req.argv[0], why);
+    case Stage::kCgroup:
+      return "join the process's cgroup: " + why;
+    case Stage::kJournal:
+      return fmt::format("connect {} to the journal: {}", e.index == 2 ? "stderr" : "stdout", why);
+    case Stage::kListenFds:
+      return fmt::format("pass listening socket {}: {}", e.index, why);
   }
   return "spawn: " + why;
 }
@@ -465,6 +535,16 @@ SpawnResult spawn(const SpawnRequest& req) {
   plan.creds = std::move(*creds);
   plan.argv = c_strings(req.argv);
   plan.envp = c_strings(req.env);
+  std::string listen_fds_var;
+  if (!req.listen_fds.empty()) {
+    listen_fds_var = "LISTEN_FDS=" + std::to_string(req.listen_fds.size());
+    plan.listen_pid_var = "LISTEN_PID=" + std::string(20, '0');
+    plan.listen_pid_digits = plan.listen_pid_var.data() + std::strlen("LISTEN_PID=");
+    plan.listen_scratch.assign(req.listen_fds.size(), -1);
+    // c_strings ends with the NULL terminator: insert before it.
+    plan.envp.insert(plan.envp.end() - 1, listen_fds_var.data());
+    plan.envp.insert(plan.envp.end() - 1, plan.listen_pid_var.data());
+  }
   plan.candidates = exec_candidates(req);
   for (const std::string& c : plan.candidates) plan.candidate_ptrs.push_back(c.c_str());
   plan.nofile_soft = g_child_nofile_soft;

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "core/config.h"
+#include "os/journal.h"
 #include "os/unique_fd.h"
 
 namespace procman::os {
@@ -33,6 +34,17 @@ struct SpawnRequest {
   std::vector<core::Limit> limits;
   bool new_process_group =
       true;  ///< the child leads its own group, so the whole tree can be signalled
+  /// Socket activation: these (borrowed) descriptors become fds 3, 4, ... in the
+  /// child, and LISTEN_FDS / LISTEN_PID (the child's own pid) are added to its
+  /// environment; the caller adds LISTEN_FDNAMES.
+  std::vector<int> listen_fds;
+  /// A cgroup's cgroup.procs opened for writing (borrowed): the child moves itself
+  /// there first thing, so everything it ever forks is accounted and killed with it.
+  int cgroup_procs_fd = -1;
+  /// When set, stdout / stderr go to journald: the child connects the stream itself
+  /// so journald records its own pid (_PID), not procmand's. Borrowed.
+  const JournalStreamTarget* journal_stdout = nullptr;
+  const JournalStreamTarget* journal_stderr = nullptr;
 };
 
 /// The outcome of spawn(). On success `error` is empty, `pid` > 0 and `pidfd` is open;

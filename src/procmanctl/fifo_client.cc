@@ -4,6 +4,8 @@
 #include <cstdlib>
 #include <memory>
 
+#include <unistd.h>
+
 #include "core/command_line.h"
 #include "core/fifo_protocol.h"
 #include "os/fifo.h"
@@ -13,7 +15,8 @@ namespace {
 
 void say_error(const std::string& what) { std::fprintf(stderr, "procmanctl: %s\n", what.c_str()); }
 
-/// Where a `fifo` verb writes: --fifo, else the FIFO of --config.
+/// Where a `fifo` verb writes: --fifo, else the FIFO of --config, else (no
+/// ./procman.toml) the service's $XDG_RUNTIME_DIR/procman/procman.fifo.
 struct Target {
   std::string config = "procman.toml";
   std::string fifo;
@@ -29,6 +32,13 @@ void add_target_options(CLI::App* cmd, Target& t) {
 /// Sends `m`; the exit code.
 int send(const Target& t, const core::FifoMessage& m) {
   std::string path = t.fifo;
+  if (path.empty() && t.config == "procman.toml" && access("procman.toml", F_OK) != 0) {
+    // No config here: the user service's FIFO (procman.service runs with
+    // --fifo %t/procman/procman.fifo, which procman.socket may hold).
+    const char* runtime = std::getenv("XDG_RUNTIME_DIR");
+    const std::string service = std::string(runtime && *runtime ? runtime : "/run") + "/procman/procman.fifo";
+    if (access(service.c_str(), F_OK) == 0) path = service;
+  }
   if (path.empty()) {
     std::string error;
     std::optional<std::string> derived = os::fifo_path_for_config(t.config, &error);

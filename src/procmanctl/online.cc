@@ -18,6 +18,7 @@
 
 #include "core/suggest.h"
 #include "manager_proxy.h"
+#include "os/journal.h"
 #include "process_proxy.h"
 #include "procmanctl/format.h"
 
@@ -561,13 +562,46 @@ int logs(const BusOptions& bus, const std::string& name, uint32_t lines, bool fo
       if (!batch.empty()) last = batch.back().seq;
       std::fflush(stdout);
     };
+    if (s.manager().LogTarget() == "journal") {
+      // The processes write to journald themselves: read it here, with sd-journal,
+      // and follow it without polling procmand.
+      std::vector<std::string> units;
+      for (const auto& e : s.manager().ListProcesses())
+        if (std::get<0>(e) == name || std::get<1>(e) == name) units.push_back(std::get<0>(e));
+      if (units.empty()) s.manager().GetProcess(name);  // raises NoSuchProcess with a suggestion
+      std::string error;
+      auto reader = os::JournalReader::open(&error);
+      if (!reader) {
+        fmt::print(stderr, "procmanctl: {}; showing what procmand can read instead\n", error);
+      } else {
+        if (!reader->warning().empty()) fmt::print(stderr, "procmanctl: {}\n", reader->warning());
+        for (const auto& u : units) reader->match("SYSLOG_IDENTIFIER=" + u);
+        auto show = [&](const os::JournalEntry& e) {
+          LogLine l{0, e.realtime_usec, e.priority >= 0 && e.priority <= 4, e.message};
+          fmt::print("{}{}\n", units.size() > 1 ? e.identifier + ": " : std::string(),
+                     format_log_line(l, color));
+          std::fflush(stdout);
+          return true;
+        };
+        for (const auto& e : reader->tail(lines == 0 ? 200 : lines, &error)) show(e);
+        if (!error.empty()) fmt::print(stderr, "procmanctl: {}\n", error);
+        if (!follow) return int{kExitOk};
+        while (!interrupts->wait(0)) {
+          // sd_journal_wait inside; the bound only lets Ctrl-C be noticed.
+          if (reader->follow(show, 250, &error) == os::FollowEnd::kError) {
+            fmt::print(stderr, "procmanctl: {}\n", error);
+            return int{kExitFailed};
+          }
+        }
+        return int{kExitOk};
+      }
+    }
     auto first = fetch();
     if (lines > 0 && first.size() > lines)
       first.erase(first.begin(), first.end() - static_cast<std::ptrdiff_t>(lines));
     print(first);
     if (!follow) return int{kExitOk};
-    // procmand keeps the last lines in memory; polling it is enough for a terminal.
-    // Following the journal is for a later version.
+    // Console mode: procmand keeps the last lines in memory; polling it is enough for a terminal.
     while (!interrupts->wait(250)) {
       auto batch = fetch();
       if (!batch.empty() && last != 0 && batch.front().seq > last + 1)

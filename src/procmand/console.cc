@@ -1,6 +1,7 @@
 #include "procmand/console.h"
 
 #include <fmt/format.h>
+#include <syslog.h>
 
 #include <algorithm>
 #include <cmath>
@@ -83,9 +84,18 @@ void Console::emit(std::string_view name, std::string_view text, std::string_vie
   std::fflush(out_);
 }
 
-void Console::line(std::string_view name, std::string_view text) { emit(name, text, {}); }
-void Console::notice(std::string_view text) { emit("procman", text, {}); }
-void Console::warning(std::string_view text) { emit("procman", text, "\x1b[33m"); }
-void Console::error(std::string_view text) { emit("procman", text, "\x1b[31m"); }
+void Console::event(int priority, std::string_view text, const std::vector<os::JournalField>& fields) {
+  if (journal_ && os::journal_send(priority, text, fields)) return;
+  emit("procman", text, priority <= LOG_ERR ? "\x1b[31m" : priority == LOG_WARNING ? "\x1b[33m" : "");
+}
+
+void Console::line(std::string_view name, std::string_view text) {
+  // Only hooks' output comes here in journal mode (children write to journald themselves).
+  if (journal_ && os::journal_send(LOG_INFO, text, {{std::string(os::field::kProcess), std::string(name)}})) return;
+  emit(name, text, {});
+}
+void Console::notice(std::string_view text) { event(LOG_INFO, text, {}); }
+void Console::warning(std::string_view text) { event(LOG_WARNING, text, {}); }
+void Console::error(std::string_view text) { event(LOG_ERR, text, {}); }
 
 }  // namespace procman

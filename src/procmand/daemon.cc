@@ -4,15 +4,18 @@
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/timerfd.h>
 #include <sys/wait.h>
+#include <syslog.h>
 #include <unistd.h>
 
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 
@@ -78,11 +81,26 @@ int64_t realtime_usec() {
       .count();
 }
 
+/// auto: the journal when our stdout already goes to journald ($JOURNAL_STREAM
+/// names the device:inode of that stream, which is how systemd tells a service).
+bool use_journal(LogTarget target) {
+  if (target == LogTarget::Console) return false;
+  if (!os::journal_available()) return false;
+  if (target == LogTarget::Journal) return true;
+  const char* stream = std::getenv("JOURNAL_STREAM");
+  if (!stream) return false;
+  struct stat st {};
+  if (fstat(STDOUT_FILENO, &st) != 0) return false;
+  return fmt::format("{}:{}", st.st_dev, st.st_ino) == stream;
+}
+
 }  // namespace
 
 Daemon::Daemon(DaemonOptions opts, Console& console) : opts_(std::move(opts)), console_(console) {
   config_dir_ = dirname_of(opts_.config_path);
   base_env_ = os::current_environment();
+  journal_ = use_journal(opts_.log_target);
+  console_.set_journal(journal_);
   loop_.set_error_hook([this](const std::string& what) { console_.error("internal error: " + what); });
 }
 
@@ -192,6 +210,8 @@ int Daemon::run() {
     if (ev.len > 0) on_pid_file(ev.name);
   });
   prober_ = std::make_unique<os::Prober>(loop_);
+  open_notify_socket();
+  open_cgroups();
   // Checks answered without waiting (files, folders, /proc) are still answered
   // from the loop, never from inside the supervisor's own call.
   deliver_ = loop_.add_timer(0, [this] {
@@ -202,6 +222,7 @@ int Daemon::run() {
   deliver_.set_enabled(false);
   // Every dispatch ends here: re-arm the one timer, persist, notice the end.
   post_ = loop_.add_post([this] { after_event(); });
+  up_.enable_watchdog(loop_.get());
 
   sup_ = std::make_unique<core::Supervisor>(*this, *this);
   sup_->apply_config(*config_);
@@ -214,6 +235,21 @@ int Daemon::run() {
   sup_->start();
   daemon_state_ = "running";
   if (bus_) bus_->manager_changed();
+  // Listening sockets exist from the start (and re-adopted children keep theirs,
+  // taken back from the fd store or from the child itself).
+  for (const auto& u : sup_->status()) {
+    const core::ProcessConfig* cfg = sup_->effective_config(u.name);
+    std::string error;
+    if (cfg && !cfg->sockets.empty()) {
+      if (!ensure_listeners(u, *cfg, &error)) console_.warning(fmt::format("{}: {}", u.name, error));
+      arm_on_demand(u);
+    }
+  }
+  for (const auto& name : up_.untaken())
+    console_.warning(fmt::format("closing descriptors passed by the service manager under an unknown name \"{}\"", name));
+  for (const auto& name : up_.untaken()) up_.take(name);
+  // Ready means: config loaded, state restored, bus name owned, FIFO open.
+  up_.ready(status_text());
   after_event();
   int r = loop_.run();
   persist();
@@ -264,16 +300,18 @@ void Daemon::restore_state() {
   }
 }
 
-void Daemon::watch_adopted(const core::UnitStatus& unit) {
-  int fd = static_cast<int>(::syscall(SYS_pidfd_open, unit.pid, 0));
+void Daemon::watch_adopted(const core::UnitStatus& unit) { watch_pid(unit.pid); }
+
+void Daemon::watch_pid(pid_t pid) {
+  if (adopted_.count(pid)) return;
+  int fd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
   if (fd < 0) {
     // Gone between the check and now: report the exit right away.
-    sup_->on_exit(unit.pid, core::ExitInfo{.known = false});
+    sup_->on_exit(pid, core::ExitInfo{.known = false});
     return;
   }
   Adopted a;
   a.pidfd = os::unique_fd(fd);
-  const pid_t pid = unit.pid;
   a.source = loop_.add_io(fd, EPOLLIN, [this, pid](uint32_t) {
     if (auto it = adopted_.find(pid); it != adopted_.end()) {
       it->second.source.set_enabled(false);
@@ -308,6 +346,7 @@ void Daemon::after_event() {
   // state.json already saying so.
   if (sup_->dirty()) persist();
   complete_ops();
+  if (up_.managed() && daemon_state_ == "running") up_.status(status_text());
   if (sup_->shutdown_complete()) {
     // The controller goes last (it may want to see every process stop), and
     // event hooks fired by the final stops get to finish (bounded by their timeout).
@@ -399,6 +438,7 @@ void Daemon::begin_shutdown(const std::string& why) {
   if (sup_->shutting_down()) return;
   console_.notice(why);
   daemon_state_ = "stopping";
+  up_.stopping("stopping all processes");
   if (bus_) bus_->manager_changed();
   sup_->shutdown();
 }
@@ -476,6 +516,11 @@ std::vector<std::string> Daemon::build_env(const core::UnitStatus& unit, const c
   env["PROCMAN_INSTANCE"] = std::to_string(unit.instance);
   env["PROCMAN_UID"] = config_->uid;
   env["PROCMAN_CONFIG"] = opts_.config_path;
+  if (!notify_path_.empty() && (cfg.ready == core::ReadyMode::Notify || cfg.watchdog)) {
+    env["NOTIFY_SOCKET"] = notify_path_;
+    if (cfg.watchdog)
+      env["WATCHDOG_USEC"] = std::to_string(std::chrono::duration_cast<std::chrono::microseconds>(*cfg.watchdog).count());
+  }
   std::vector<std::string> out;
   out.reserve(env.size());
   for (const auto& [k, v] : env) out.push_back(k + "=" + v);
@@ -496,10 +541,27 @@ core::SpawnOutcome Daemon::spawn(const core::UnitStatus& unit, const core::Proce
     out.error = "no command";
     return out;
   }
-  Io& io = io_for(unit.name);
+  if (cfg.ready == core::ReadyMode::Notify && notify_path_.empty()) {
+    out.error = "ready = \"notify\" needs procmand's notify socket, which could not be opened (see procmand's log)";
+    return out;
+  }
   std::string error;
-  os::unique_fd out_fd = io.out ? io.out->open_child_end(&error) : os::unique_fd();
-  os::unique_fd err_fd = io.err ? io.err->open_child_end(&error) : os::unique_fd();
+  std::optional<os::JournalStreamTarget> journal_out, journal_err;
+  os::unique_fd out_fd, err_fd;
+  if (journal_) {
+    // The child connects to journald itself: its entries carry its own _PID, and
+    // its output does not pass through (or depend on) procmand.
+    journal_out = os::journal_stream_target(unit.name, LOG_INFO, &error);
+    if (journal_out) journal_err = os::journal_stream_target(unit.name, LOG_WARNING, &error);
+    if (!journal_err) {
+      out.error = error;
+      return out;
+    }
+  } else {
+    Io& io = io_for(unit.name);
+    out_fd = io.out ? io.out->open_child_end(&error) : os::unique_fd();
+    err_fd = io.err ? io.err->open_child_end(&error) : os::unique_fd();
+  }
 
   std::string line = cfg.command->line;
   std::vector<std::string> env = build_env(unit, cfg, &error);
@@ -526,6 +588,24 @@ core::SpawnOutcome Daemon::spawn(const core::UnitStatus& unit, const core::Proce
   req.work_dir = work_dir_for(cfg);
   req.stdout_fd = out_fd.get();
   req.stderr_fd = err_fd.get();
+  if (journal_out) req.journal_stdout = &*journal_out;
+  if (journal_err) req.journal_stderr = &*journal_err;
+  std::optional<os::UnitCgroup> cgroup = unit_cgroup(unit, cfg);
+  if (cgroup) req.cgroup_procs_fd = cgroup->procs_fd.get();
+  if (!cfg.sockets.empty()) {
+    if (!ensure_listeners(unit, cfg, &error)) {
+      out.error = error;
+      return out;
+    }
+    std::vector<core::SocketSpec> specs;
+    for (const auto& l : listeners_[unit.name]) {
+      req.listen_fds.push_back(l.fd.get());
+      specs.push_back(l.spec);
+    }
+    req.env.push_back("LISTEN_FDNAMES=" + core::listen_fdnames(specs));
+  } else {
+    drop_listeners(unit.name);
+  }
   req.user = cfg.user;
   req.group = cfg.group;
   req.nice = cfg.nice;
@@ -544,6 +624,7 @@ core::SpawnOutcome Daemon::spawn(const core::UnitStatus& unit, const core::Proce
     capture_read = os::unique_fd(fds[0]);
     capture_write = os::unique_fd(fds[1]);
     req.stdout_fd = capture_write.get();
+    req.journal_stdout = nullptr;
   }
   os::SpawnResult r = os::spawn(req);
   capture_write.reset();  // the launcher holds the only write end now
@@ -571,6 +652,12 @@ bool Daemon::run_hook(const core::UnitStatus& unit, core::HookKind kind, const c
   std::string err;
   os::unique_fd out_fd = io.out ? io.out->open_child_end(&err) : os::unique_fd();
   os::unique_fd err_fd = io.err ? io.err->open_child_end(&err) : os::unique_fd();
+  std::optional<os::JournalStreamTarget> journal_out, journal_err;
+  if (journal_) {
+    journal_out = os::journal_stream_target(unit.name, LOG_INFO, error);
+    if (journal_out) journal_err = os::journal_stream_target(unit.name, LOG_WARNING, error);
+    if (!journal_err) return false;
+  }
   std::vector<std::string> env = build_env(unit, cfg, error);
   if (env.empty()) return false;
   env.push_back(fmt::format("PROCMAN_HOOK={}", core::hook_name(kind)));
@@ -581,6 +668,8 @@ bool Daemon::run_hook(const core::UnitStatus& unit, core::HookKind kind, const c
   req.work_dir = work_dir_for(cfg);
   req.stdout_fd = out_fd.get();
   req.stderr_fd = err_fd.get();
+  if (journal_out) req.journal_stdout = &*journal_out;
+  if (journal_err) req.journal_stderr = &*journal_err;
   req.user = cfg.user;
   req.group = cfg.group;
   req.umask = cfg.umask;
@@ -867,6 +956,14 @@ void Daemon::cancel_checks(const core::UnitStatus& unit) {
 // ---------------------------------------------------------------- signals to children
 
 void Daemon::signal(const core::UnitStatus& unit, int sig) {
+  // The cgroup holds everything it ever started, double-forked daemons and
+  // processes that changed their process group included.
+  if (cgroups_) {
+    std::string error;
+    if (!cgroups_->kill(unit.name, sig, &error)) console_.warning(fmt::format("{}: cgroup kill: {}", unit.name, error));
+    if (sig != SIGKILL && sig != SIGCONT && sig != SIGSTOP && sig != SIGTSTP && sig != SIGTTIN && sig != SIGTTOU)
+      cgroups_->kill(unit.name, SIGCONT);
+  }
   if (unit.pgid > 0) {
     os::signal_group(unit.pgid, sig);
     // A stopped (SIGSTOP) group would never act on SIGTERM.
@@ -881,6 +978,17 @@ void Daemon::signal(const core::UnitStatus& unit, int sig) {
 }
 
 bool Daemon::group_alive(const core::UnitStatus& unit) {
+  if (cgroups_) {
+    const std::vector<pid_t> members = cgroups_->pids(unit.name);
+    if (!members.empty()) {
+      // Our children's ends come with SIGCHLD; the others' (re-adopted trees) through pidfds.
+      for (pid_t m : members) {
+        auto st = os::read_proc_stat(m);
+        if (st && st->ppid != getpid()) watch_member(m);
+      }
+      return true;
+    }
+  }
   if (unit.pgid <= 0) return false;
   // kill(-pgid, 0) asks the kernel whether any member is left, without a /proc scan.
   if (::kill(-unit.pgid, 0) != 0 && errno != EPERM) return false;
@@ -912,9 +1020,62 @@ void Daemon::watch_member(pid_t pid) {
   member_watch_.emplace(pid, std::move(w));
 }
 
+namespace {
+
+/// The MESSAGE_ID and priority of a transition worth finding in the journal.
+std::pair<std::string_view, int> journal_kind(const core::UnitStatus& u, core::State from, std::string_view reason) {
+  using core::State;
+  switch (u.state) {
+    case State::Running:
+      if (from != State::Running) return {os::msgid::kStarted, LOG_INFO};
+      break;
+    case State::Failed:
+      return {os::msgid::kFailed, LOG_ERR};
+    case State::StartLimitHit:
+      return {os::msgid::kStartLimitHit, LOG_ERR};
+    case State::Stopping:
+      if (reason.rfind("deadline exceeded", 0) == 0) return {os::msgid::kDeadlineExceeded, LOG_WARNING};
+      if (reason.rfind("watchdog", 0) == 0) return {os::msgid::kWatchdogTimeout, LOG_WARNING};
+      break;
+    case State::Backoff:
+    case State::ExitedOk:
+      if (u.last_exit) return {os::msgid::kExited, u.state == State::Backoff ? LOG_WARNING : LOG_INFO};
+      break;
+    case State::Stopped:
+      if (from == State::Stopping) return {os::msgid::kStopped, LOG_INFO};
+      break;
+    default:
+      break;
+  }
+  return {{}, LOG_INFO};
+}
+
+}  // namespace
+
 void Daemon::transition(const core::UnitStatus& unit, core::State from, std::string_view reason) {
-  if (reason.empty()) console_.notice(fmt::format("{} {}", unit.name, core::state_name(unit.state)));
-  else console_.notice(fmt::format("{} {}: {}", unit.name, core::state_name(unit.state), reason));
+  const std::string text = reason.empty() ? fmt::format("{} {}", unit.name, core::state_name(unit.state))
+                                          : fmt::format("{} {}: {}", unit.name, core::state_name(unit.state), reason);
+  if (console_.journal()) {
+    auto [id, priority] = journal_kind(unit, from, reason);
+    std::vector<os::JournalField> f{{std::string(os::field::kProcess), unit.name},
+                                    {"PROCMAN_EVENT", std::string(core::state_name(unit.state))},
+                                    {"PROCMAN_FROM", std::string(core::state_name(from))}};
+    if (!id.empty()) f.push_back({std::string(os::field::kMessageId), std::string(id)});
+    if (unit.pid > 0) f.push_back({std::string(os::field::kPid), std::to_string(unit.pid)});
+    if (!reason.empty()) f.push_back({std::string(os::field::kReason), std::string(reason)});
+    if (!unit.result.empty()) f.push_back({std::string(os::field::kResult), unit.result});
+    if (unit.restarts) f.push_back({std::string(os::field::kRestarts), std::to_string(unit.restarts)});
+    if (unit.last_exit && unit.last_exit->known) {
+      if (unit.last_exit->signaled)
+        f.push_back({std::string(os::field::kExitSignal), std::string(core::signal_name(unit.last_exit->code))});
+      else
+        f.push_back({std::string(os::field::kExitCode), std::to_string(unit.last_exit->code)});
+    }
+    console_.event(priority, text, f);
+  } else {
+    console_.notice(text);
+  }
+  if (!listeners_.empty()) arm_on_demand(unit);
   notify_front_doors(unit, from, reason);
 }
 
@@ -926,6 +1087,8 @@ void Daemon::signal_main(const core::UnitStatus& unit, int sig) {
 
 void Daemon::released(const core::UnitStatus& unit) {
   drain_io(unit.name);
+  // An empty cgroup goes; one still holding something (a stop that gave up) stays for the next start.
+  if (cgroups_ && !cgroups_->populated(unit.name)) cgroups_->remove(unit.name);
   if (auto a = adopted_.find(unit.pid); a != adopted_.end()) {
     retire(std::move(a->second));
     adopted_.erase(a);

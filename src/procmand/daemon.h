@@ -13,22 +13,28 @@
 
 #include "core/config.h"
 #include "core/operation.h"
+#include "core/socket_spec.h"
 #include "core/supervisor.h"
 #include "core/transient.h"
 #include "dbus/backend.h"
 #include "dbus/service.h"
 #include "os/event_loop.h"
+#include "os/cgroup.h"
 #include "os/fifo.h"
+#include "os/notify_socket.h"
 #include "os/files.h"
 #include "os/output.h"
 #include "os/probe.h"
 #include "os/unique_fd.h"
 #include "procmand/console.h"
 #include "procmand/controller.h"
+#include "procmand/upward.h"
 
 namespace procman {
 
 enum class BusChoice { Session, System, None };
+enum class LogTarget { Auto, Journal, Console };
+enum class CgroupChoice { Auto, Yes, No };
 
 struct DaemonOptions {
   std::string config_path;               ///< absolute
@@ -37,6 +43,9 @@ struct DaemonOptions {
   std::string bus_name = "org.procman.Manager";
   std::optional<std::string> fifo_path;  ///< overrides the path derived from the config
   bool no_fifo = false;
+  LogTarget log_target = LogTarget::Auto;
+  /// auto: a cgroup per process when systemd delegated ours (Delegate=yes).
+  CgroupChoice cgroups = CgroupChoice::Auto;
 };
 
 /// Exit codes of procmand (sysexits-style where one fits).
@@ -73,6 +82,7 @@ class Daemon final : public core::Effects, public core::Clock, public dbus::Back
   bool group_alive(const core::UnitStatus& unit) override;
   void transition(const core::UnitStatus& unit, core::State from, std::string_view reason) override;
   void released(const core::UnitStatus& unit) override;
+  void details_changed(const core::UnitStatus& unit) override;
 
   // dbus::Backend (daemon_api.cc): also what the FIFO and the controller use.
   dbus::ManagerView manager() override;
@@ -160,6 +170,27 @@ class Daemon final : public core::Effects, public core::Clock, public dbus::Back
   void on_podman_launcher_exit(PodmanWatch& w, const core::ExitInfo& exit);
   void on_podman_inspect_exit(PodmanWatch& w, const core::ExitInfo& exit);
   void watch_adopted(const core::UnitStatus& unit);
+  /// Watches a process that is not our child through a pidfd; its exit goes to the supervisor.
+  void watch_pid(pid_t pid);
+
+  // The systemd contract for children (daemon_systemd.cc).
+  void open_notify_socket();
+  void on_notify_readable();
+  /// The unit a process belongs to (main pid, cgroup, process group or ancestry); "" if none.
+  std::string unit_of_sender(pid_t pid) const;
+  void watch_main_pid_change(pid_t pid);
+  void open_cgroups();
+  std::variant<std::vector<os::JournalEntry>, dbus::Error> journal_tail(const std::vector<std::string>& units,
+                                                                      std::size_t n);
+  core::SocketExpand socket_expand() const;
+  /// Opens (or keeps, or takes back from the fd store or the re-adopted child) the
+  /// unit's listening sockets; false and *error when one cannot be had.
+  bool ensure_listeners(const core::UnitStatus& unit, const core::ProcessConfig& cfg, std::string* error);
+  void drop_listeners(const std::string& unit);
+  /// start-on-demand: watch its sockets while it is down, start it on the first connection.
+  void arm_on_demand(const core::UnitStatus& unit);
+  /// The unit's cgroup with its limits applied; nullopt (after a warning) without one.
+  std::optional<os::UnitCgroup> unit_cgroup(const core::UnitStatus& unit, const core::ProcessConfig& cfg);
   void finish_check(uint64_t attempt, bool ok, const std::string& detail);
   void deliver_later(uint64_t attempt, os::ProbeResult r);
   void retire(Adopted a);
@@ -175,6 +206,8 @@ class Daemon final : public core::Effects, public core::Clock, public dbus::Back
 
   DaemonOptions opts_;
   Console& console_;
+  /// First: it takes the descriptors systemd passed before anything opens others.
+  Upward up_;
   os::EventLoop loop_;
   std::unique_ptr<core::Supervisor> sup_;
   std::optional<core::Config> config_;
@@ -227,6 +260,23 @@ class Daemon final : public core::Effects, public core::Clock, public dbus::Back
   };
   std::map<pid_t, EventHook> event_hooks_;
   std::map<std::string, int> last_pid_;  ///< the latest main pid of each unit, for exit events
+  /// Children's output goes straight to journald (and procmand logs structured entries).
+  bool journal_ = false;
+
+  // The systemd contract for children.
+  std::optional<os::NotifySocket> notify_;
+  std::string notify_path_;  ///< NOTIFY_SOCKET for children; empty without a socket
+  os::EventSource notify_src_;
+  std::unique_ptr<os::CgroupTree> cgroups_;  ///< null: process groups and /proc instead
+  std::string cgroup_note_;                  ///< why there are no cgroups
+  struct Listener {
+    core::SocketSpec spec;
+    os::unique_fd fd;
+    os::EventSource watch;  ///< start-on-demand: readable means a client is waiting
+  };
+  /// `sockets = [...]`: held by procmand for as long as the process exists, so a
+  /// restart of the child never closes them.
+  std::map<std::string, std::vector<Listener>> listeners_;
 };
 
 }  // namespace procman

@@ -60,7 +60,20 @@ bool Daemon::open_front_doors() {
     std::string error;
     if (opts_.fifo_path) fifo_path_ = *opts_.fifo_path;
     else fifo_path_ = os::fifo_path_for_config(opts_.config_path, &error).value_or("");
-    if (!fifo_path_.empty()) {
+    // Socket activation (procman.socket, ListenFIFO=): the FIFO is already open
+    // and may hold the line that started us; take it instead of making our own.
+    std::vector<os::unique_fd> passed = up_.take("fifo");
+    if (!passed.empty()) {
+      char target[4096];
+      const std::string link = fmt::format("/proc/self/fd/{}", passed.front().get());
+      const ssize_t n = readlink(link.c_str(), target, sizeof target - 1);
+      if (n > 0 && target[0] == '/') fifo_path_.assign(target, static_cast<std::size_t>(n));
+      fifo_ = os::FifoServer::adopt(
+          loop_, std::move(passed.front()), fifo_path_,
+          [this](std::string_view line) { on_command_line(line, "fifo"); },
+          [this](const std::string& e) { console_.warning("fifo: " + e); }, &error);
+      if (fifo_) console_.notice(fmt::format("fifo {} passed by the service manager", fifo_path_));
+    } else if (!fifo_path_.empty()) {
       fifo_ = os::FifoServer::create(
           loop_, fifo_path_, [this](std::string_view line) { on_command_line(line, "fifo"); },
           [this](const std::string& e) { console_.warning("fifo: " + e); }, &error);
@@ -145,6 +158,7 @@ void Daemon::unit_added(const core::UnitStatus& unit) {
 
 void Daemon::unit_removed(const std::string& name) {
   ops_.on_removed(name);
+  drop_listeners(name);
   last_pid_.erase(name);
   transients_.erase(name);
   if (bus_) {
@@ -319,6 +333,7 @@ dbus::ManagerView Daemon::manager() {
   m.config_path = opts_.config_path;
   m.config_uid = config_ ? config_->uid : "";
   m.fifo_path = fifo_path_;
+  m.log_target = journal_ ? "journal" : "console";
   m.state_dir = state_dir_;
   m.state = daemon_state_;
   m.status_text = status_text();
@@ -332,6 +347,9 @@ dbus::ManagerView Daemon::manager() {
 dbus::ProcessView Daemon::view_of(const core::UnitStatus& u) const {
   dbus::ProcessView v;
   v.status = u;
+  // What the process says about itself (STATUS=) beats what procmand says about it,
+  // as systemd's StatusText does.
+  if (!u.notify_status.empty()) v.status.status_text = u.notify_status;
   const core::ProcessConfig* cfg = sup_->effective_config(u.name);
   if (!cfg) return v;
   v.transient = cfg->transient;
@@ -375,7 +393,21 @@ std::optional<dbus::ProcessView> Daemon::process(std::string_view name) {
 dbus::Usage Daemon::usage(std::string_view name) {
   dbus::Usage out;
   const core::UnitStatus* u = sup_->find(name);
-  if (!u || u->pgid <= 0) return out;
+  if (!u) return out;
+  if (cgroups_) {
+    // The cgroup's own accounting covers everything the process ever started,
+    // including what already exited (CPU) and what left its process group.
+    const auto cpu = cgroups_->cpu_usage_usec(u->name);
+    const auto mem = cgroups_->memory_current(u->name);
+    if (cpu) out.cpu_nsec = *cpu * 1000;
+    if (mem) out.memory_bytes = *mem;
+    if (cpu && mem) return out;
+    if (!mem)
+      for (pid_t pid : cgroups_->pids(u->name))
+        if (auto pu = os::process_usage(pid)) out.memory_bytes += pu->rss_bytes;
+    if (cpu) return out;
+  }
+  if (u->pgid <= 0) return out;
   // The whole tree of the process: every live member of its group.
   for (pid_t pid : os::process_group_members(u->pgid)) {
     if (auto pu = os::process_usage(pid)) {
@@ -401,9 +433,27 @@ std::optional<dbus::Error> Daemon::unknown_name(std::string_view name) const {
 
 std::optional<dbus::Error> Daemon::check_name(std::string_view name) { return unknown_name(name); }
 
+std::variant<std::vector<os::JournalEntry>, dbus::Error> Daemon::journal_tail(const std::vector<std::string>& units,
+                                                                             std::size_t n) {
+  std::string error;
+  auto reader = os::JournalReader::open(&error);
+  if (!reader) return dbus::Error{dbus::kErrFailed, fmt::format("output goes to the journal, which procmand {}", error)};
+  for (const auto& u : units)
+    if (!reader->match("SYSLOG_IDENTIFIER=" + u, &error)) return dbus::Error{dbus::kErrFailed, error};
+  auto entries = reader->tail(n, &error);
+  if (!error.empty()) return dbus::Error{dbus::kErrFailed, error};
+  return entries;
+}
+
 std::variant<std::vector<std::string>, dbus::Error> Daemon::logs(std::string_view name, uint32_t lines) {
   if (auto e = unknown_name(name)) return *e;
   std::vector<std::string> out;
+  if (journal_) {
+    auto r = journal_tail(sup_->resolve(name), lines == 0 ? 200 : lines);
+    if (auto* e = std::get_if<dbus::Error>(&r)) return *e;
+    for (auto& entry : std::get<std::vector<os::JournalEntry>>(r)) out.push_back(std::move(entry.message));
+    return out;
+  }
   for (const auto& unit : sup_->resolve(name)) {
     drain_io(unit);
     auto it = io_.find(unit);
@@ -422,6 +472,16 @@ std::variant<std::vector<dbus::LogLine>, dbus::Error> Daemon::read_logs(std::str
                        fmt::format("'{}' has instances; read the logs of one of them (e.g. {}@0)", name, name)};
   std::vector<dbus::LogLine> out;
   const std::string unit(name);
+  if (journal_) {
+    // The journal's realtime stamp serves as the sequence number: entries come in order.
+    auto r = journal_tail({unit}, max == 0 ? 1000 : max);
+    if (auto* e = std::get_if<dbus::Error>(&r)) return *e;
+    for (auto& entry : std::get<std::vector<os::JournalEntry>>(r))
+      if (entry.realtime_usec > after)
+        out.push_back(dbus::LogLine{entry.realtime_usec, entry.realtime_usec, entry.priority >= 0 && entry.priority <= 4,
+                                    std::move(entry.message)});
+    return out;
+  }
   drain_io(unit);
   auto it = io_.find(unit);
   if (it == io_.end()) return out;
@@ -556,11 +616,13 @@ void Daemon::remove(std::string_view name, dbus::OpDone done) {
 std::variant<dbus::ReloadResult, dbus::Error> Daemon::reload() {
   if (sup_->shutting_down()) return dbus::Error{dbus::kErrShuttingDown, "procmand is shutting down"};
   daemon_state_ = "reloading";
+  up_.reloading();
   if (bus_) bus_->manager_changed();
   std::string errors;
   auto cfg = load_config(true, &errors);
   auto done = [this] {
     daemon_state_ = "running";
+    up_.ready(status_text());
     if (bus_) bus_->manager_changed();
   };
   if (!cfg) {

@@ -43,6 +43,17 @@ int main(int argc, char** argv) {
   app.add_option("--bus-name", bus_name, "The bus name to own (default org.procman.Manager)");
   auto* fifo_opt = app.add_option("--fifo", fifo, "Listen on this FIFO instead of the one derived from the config path");
   app.add_flag("--no-fifo", no_fifo, "Do not listen on a FIFO")->excludes(fifo_opt);
+  std::string log_target = "auto";
+  app.add_option("--log-target", log_target,
+                 "Where output goes: console (prefixed lines on stdout), journal (children write to "
+                 "journald, procmand logs structured entries) or auto (journal when stdout is "
+                 "already connected to journald, as under systemd)")
+      ->check(CLI::IsMember({"auto", "journal", "console"}));
+  std::string cgroups = "auto";
+  app.add_option("--cgroups", cgroups,
+                 "A cgroup per process: auto (when systemd delegated procmand's cgroup, Delegate=yes), "
+                 "yes (whenever procmand's cgroup is writable) or no (process groups only)")
+      ->check(CLI::IsMember({"auto", "yes", "no"}));
   CLI11_PARSE(app, argc, argv);
 
   bool use_color = color == "always" ||
@@ -58,6 +69,12 @@ int main(int argc, char** argv) {
   opts.bus_name = bus_name;
   if (!fifo.empty()) opts.fifo_path = std::filesystem::absolute(fifo).lexically_normal().string();
   opts.no_fifo = no_fifo;
+  opts.cgroups = cgroups == "yes" ? procman::CgroupChoice::Yes
+                 : cgroups == "no" ? procman::CgroupChoice::No
+                                   : procman::CgroupChoice::Auto;
+  opts.log_target = log_target == "journal"   ? procman::LogTarget::Journal
+                    : log_target == "console" ? procman::LogTarget::Console
+                                              : procman::LogTarget::Auto;
   try {
     procman::Daemon daemon(opts, console);
     return daemon.run();

@@ -2302,3 +2302,82 @@ TEST(ConfigTemplates, ExpandDoesNotValidateProcesses) {
 
 }  // namespace
 }  // namespace procman::core
+
+// ---------------------------------------------------------------- systemd contract keys
+
+namespace procman::core {
+namespace {
+
+TEST(ConfigSystemd, ReadyWatchdogAndStartTimeout) {
+  ProcessConfig p =
+      parse_web("command = \"x\"\nready = \"notify\"\nstart-timeout = \"3m\"\nwatchdog = \"10s\"");
+  EXPECT_EQ(p.ready, ReadyMode::Notify);
+  EXPECT_EQ(p.start_timeout, std::chrono::minutes(3));
+  EXPECT_EQ(p.watchdog, std::chrono::seconds(10));
+  ProcessConfig d = parse_web("command = \"x\"");
+  EXPECT_EQ(d.ready, ReadyMode::Started);
+  EXPECT_EQ(d.start_timeout, std::chrono::seconds(90));
+  EXPECT_FALSE(d.watchdog.has_value());
+  EXPECT_TRUE(OnlyError(parse(web("command = \"x\"\nready = \"notfy\"")), 6, 9,
+                        "unknown ready mode 'notfy' (did you mean 'notify'?)"));
+  EXPECT_TRUE(OnlyError(parse(web("command = \"x\"\nwatchdog = \"0s\"")), 6, 12, "'watchdog'"));
+}
+
+TEST(ConfigSystemd, SocketsAsStringsAndTables) {
+  ProcessConfig p = parse_web(
+      "command = \"x\"\nsockets = [\"tcp:127.0.0.1:8080\", { listen = \"unix:%t/app.sock\", name = "
+      "\"admin\" }]\n"
+      "start-on-demand = true");
+  ASSERT_EQ(p.sockets.size(), 2u);
+  EXPECT_EQ(p.sockets[0].listen, "tcp:127.0.0.1:8080");
+  EXPECT_EQ(p.sockets[0].name, "");
+  EXPECT_EQ(p.sockets[1].listen, "unix:%t/app.sock");
+  EXPECT_EQ(p.sockets[1].name, "admin");
+  EXPECT_TRUE(p.start_on_demand);
+}
+
+TEST(ConfigSystemd, BadSocketsArePreciseErrors) {
+  EXPECT_TRUE(OnlyError(parse(web("command = \"x\"\nsockets = [\"tcp:127.0.0.1:70000\"]")), 6, 12,
+                        "socket \"tcp:127.0.0.1:70000\": port 70000 is out of range 1-65535"));
+  EXPECT_TRUE(OnlyError(parse(web("command = \"x\"\nsockets = [\"sctp:1\"]")), 6, 12,
+                        "unknown socket type"));
+  EXPECT_TRUE(OnlyError(parse(web("command = \"x\"\nsockets = [\"tcp:localhost:80\"]")), 6, 12,
+                        "not a numeric address"));
+  EXPECT_TRUE(OnlyError(parse(web("command = \"x\"\nsockets = [\"tcp:80\", \"tcp:80\"]")), 6, 22,
+                        "socket \"tcp:80\" is listed twice"));
+  EXPECT_TRUE(
+      OnlyError(parse(web("command = \"x\"\nsockets = [{ listen = \"tcp:80\", name = \"a:b\" }]")),
+                6, 40, "socket name"));
+  EXPECT_TRUE(OnlyError(parse(web("command = \"x\"\nsockets = [{ name = \"a\" }]")), 6, 12,
+                        "needs 'listen'"));
+  EXPECT_TRUE(
+      OnlyError(parse(web("command = \"x\"\nsockets = \"tcp:80\"")), 6, 11, "must be an array"));
+  EXPECT_TRUE(
+      OnlyError(parse(web("command = \"x\"\nstart-on-demand = true")), 6, 19, "needs 'sockets'"));
+}
+
+TEST(ConfigSystemd, ResourceLimits) {
+  ProcessConfig p =
+      parse_web("command = \"x\"\nmemory-max = \"512M\"\ncpu-weight = 200\ntasks-max = 64");
+  EXPECT_EQ(p.resources.memory_max, 512ull << 20);
+  EXPECT_EQ(p.resources.cpu_weight, 200u);
+  EXPECT_EQ(p.resources.tasks_max, 64u);
+  EXPECT_EQ(parse_web("command = \"x\"\nmemory-max = \"max\"").resources.memory_max, UINT64_MAX);
+  EXPECT_EQ(parse_web("command = \"x\"\nmemory-max = 1048576").resources.memory_max, 1048576u);
+  EXPECT_EQ(parse_web("command = \"x\"\nmemory-max = \"2G\"").resources.memory_max, 2ull << 30);
+  EXPECT_EQ(parse_web("command = \"x\"\ntasks-max = \"max\"").resources.tasks_max, UINT64_MAX);
+  EXPECT_TRUE(parse_web("command = \"x\"").resources.empty());
+  EXPECT_TRUE(
+      OnlyError(parse(web("command = \"x\"\nmemory-max = \"lots\"")), 6, 14, "must be bytes"));
+  EXPECT_TRUE(
+      OnlyError(parse(web("command = \"x\"\nmemory-max = \"12Q\"")), 6, 14, "must be bytes"));
+  EXPECT_TRUE(
+      OnlyError(parse(web("command = \"x\"\nmemory-max = 100")), 6, 14, "at least 4096 bytes"));
+  EXPECT_TRUE(OnlyError(parse(web("command = \"x\"\ncpu-weight = 0")), 6, 14,
+                        "'cpu-weight' must be between 1 and 10000"));
+  EXPECT_TRUE(OnlyError(parse(web("command = \"x\"\ntasks-max = \"lots\"")), 6, 13,
+                        "'tasks-max' must be an integer"));
+}
+
+}  // namespace
+}  // namespace procman::core

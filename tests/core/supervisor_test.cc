@@ -1130,3 +1130,191 @@ TEST(Describe, ExitsAreDescribedPrecisely) {
 
 }  // namespace
 }  // namespace procman::core
+
+// ---------------------------------------------------------------- sd_notify (ready = "notify")
+
+namespace procman::core {
+namespace {
+
+class NotifyTest : public SupervisorTest {
+ protected:
+  static NotifyEvent ready() {
+    NotifyEvent e;
+    e.ready = true;
+    return e;
+  }
+  static NotifyEvent ping() {
+    NotifyEvent e;
+    e.watchdog_ping = true;
+    return e;
+  }
+  ProcessConfig notify_proc(const std::string& id) {
+    auto p = proc(id);
+    p.ready = ReadyMode::Notify;
+    p.start_timeout = 30s;
+    return p;
+  }
+};
+
+TEST_F(NotifyTest, ReadyOneGatesRunningAndDependents) {
+  auto app = proc("app");
+  app.depends_on = {dep("db")};
+  load({notify_proc("db"), app});
+  sup.start();
+  EXPECT_EQ(state("db"), State::Init);
+  EXPECT_EQ(sup.find("db")->sub_state, "notify");
+  EXPECT_EQ(state("app"), State::Pending);
+  NotifyEvent status;
+  status.status = "loading 3/10";
+  sup.on_notify("db", status);
+  EXPECT_EQ(state("db"), State::Init);
+  EXPECT_EQ(sup.find("db")->notify_status, "loading 3/10");
+  sup.on_notify("db", ready());
+  EXPECT_EQ(state("db"), State::Running);
+  EXPECT_EQ(state("app"), State::Running);
+}
+
+TEST_F(NotifyTest, NoReadyWithinStartTimeoutFailsTheAttempt) {
+  load({notify_proc("db")});
+  sup.start();
+  advance(29s);
+  EXPECT_EQ(state("db"), State::Init);
+  advance(1s);
+  EXPECT_EQ(state("db"), State::Stopping);
+  EXPECT_EQ(fx.signals.back(), std::make_pair(std::string("db"), SIGTERM));
+  exit_main("db", ExitInfo{.signaled = true, .code = SIGTERM});
+  EXPECT_EQ(state("db"), State::Backoff);
+  EXPECT_NE(sup.find("db")->failure_reason.find("did not send READY=1 within 30s"),
+            std::string::npos);
+}
+
+TEST_F(NotifyTest, ExtendTimeoutPushesTheStartDeadlineOut) {
+  load({notify_proc("db")});
+  sup.start();
+  advance(20s);
+  NotifyEvent extend;
+  extend.extend_timeout_usec = 60'000'000;
+  sup.on_notify("db", extend);
+  advance(50s);  // 70 s after the start: past start-timeout, inside the extension
+  EXPECT_EQ(state("db"), State::Init);
+  advance(10s);
+  EXPECT_EQ(state("db"), State::Stopping);
+}
+
+TEST_F(NotifyTest, ReadyBeforeTheInitCommandFinishedStillCounts) {
+  auto p = notify_proc("db");
+  p.init = Hook{"migrate", 10s, {}};
+  load({p});
+  sup.start();
+  EXPECT_EQ(state("db"), State::Init);
+  sup.on_notify("db", ready());
+  EXPECT_EQ(state("db"), State::Init) << "the init command still runs";
+  sup.on_hook_done("db", HookKind::Init, HookResult{.ok = true});
+  EXPECT_EQ(state("db"), State::Running);
+}
+
+TEST_F(NotifyTest, MissedWatchdogKillsWithSigabrtAndRestarts) {
+  auto p = notify_proc("db");
+  p.watchdog = 2s;
+  load({p});
+  sup.start();
+  sup.on_notify("db", ready());
+  ASSERT_EQ(state("db"), State::Running);
+  EXPECT_EQ(sup.find("db")->watchdog_usec, 2'000'000);
+  for (int i = 0; i < 5; ++i) {
+    advance(1500ms);
+    sup.on_notify("db", ping());
+  }
+  EXPECT_EQ(state("db"), State::Running) << "pings keep it alive";
+  const int first = pid("db");
+  advance(2s);
+  EXPECT_EQ(state("db"), State::Stopping);
+  EXPECT_EQ(fx.signals.back(), std::make_pair(std::string("db"), SIGABRT));
+  exit_main("db", ExitInfo{.signaled = true, .code = SIGABRT});
+  EXPECT_EQ(state("db"), State::Backoff);
+  EXPECT_EQ(sup.find("db")->result, "watchdog");
+  EXPECT_NE(sup.find("db")->failure_reason.find("watchdog timeout"), std::string::npos);
+  advance(1s);
+  EXPECT_EQ(state("db"), State::Init);
+  EXPECT_NE(pid("db"), first);
+  EXPECT_EQ(sup.find("db")->restarts, 1u);
+}
+
+TEST_F(NotifyTest, WatchdogTriggerActsAtOnceAndWatchdogUsecChangesTheInterval) {
+  auto p = proc("svc");
+  p.watchdog = 10s;
+  load({p});
+  sup.start();
+  ASSERT_EQ(state("svc"), State::Running);
+  NotifyEvent longer;
+  longer.watchdog_usec = 60'000'000;
+  sup.on_notify("svc", longer);
+  advance(30s);
+  EXPECT_EQ(state("svc"), State::Running);
+  NotifyEvent trigger;
+  trigger.watchdog_trigger = true;
+  sup.on_notify("svc", trigger);
+  EXPECT_EQ(state("svc"), State::Stopping);
+  EXPECT_EQ(fx.signals.back(), std::make_pair(std::string("svc"), SIGABRT));
+}
+
+TEST_F(NotifyTest, MainPidRetargetsSupervision) {
+  load({notify_proc("d")});
+  sup.start();
+  const int launcher = pid("d");
+  NotifyEvent e = ready();
+  e.main_pid = std::make_pair(4242, uint64_t{77});
+  sup.on_notify("d", e);
+  EXPECT_EQ(state("d"), State::Running);
+  EXPECT_EQ(pid("d"), 4242);
+  EXPECT_EQ(sup.find("d")->pid_start_time, 77u);
+  EXPECT_FALSE(sup.on_exit(launcher, ExitInfo{.code = 0}))
+      << "the launcher's exit is no longer the unit's";
+  EXPECT_EQ(state("d"), State::Running);
+  EXPECT_EQ(sup.find_by_pid(4242)->name, "d");
+  EXPECT_TRUE(sup.on_exit(4242, ExitInfo{.code = 1}));
+}
+
+TEST_F(NotifyTest, StoppingIsShownAndNotifyForAStoppedUnitIsIgnored) {
+  load({notify_proc("d")});
+  sup.start();
+  sup.on_notify("d", ready());
+  NotifyEvent stopping;
+  stopping.stopping = true;
+  sup.on_notify("d", stopping);
+  EXPECT_EQ(state("d"), State::Running);
+  EXPECT_EQ(sup.find("d")->sub_state, "stopping");
+  sup.stop("d");
+  exit_main("d", ExitInfo{.signaled = true, .code = SIGTERM});
+  ASSERT_EQ(state("d"), State::Stopped);
+  NotifyEvent late = ready();
+  late.status = "late";
+  sup.on_notify("d", late);
+  EXPECT_EQ(state("d"), State::Stopped);
+  EXPECT_EQ(sup.find("d")->notify_status, "");
+}
+
+TEST_F(NotifyTest, StartOnDemandWaitsForAConnectionAndReturnsToWaitingAfterACleanExit) {
+  auto p = proc("web");
+  p.sockets = {SocketConfig{"tcp:127.0.0.1:8080", "", {}}};
+  p.start_on_demand = true;
+  load({p});
+  sup.start();
+  EXPECT_TRUE(fx.spawned.empty());
+  EXPECT_FALSE(is_active(state("web")));
+  EXPECT_EQ(sup.activate("web"), "");
+  EXPECT_EQ(state("web"), State::Running);
+  exit_main("web", ExitInfo{.code = 0});
+  EXPECT_EQ(state("web"), State::Stopped) << "an idle exit is not restarted";
+  EXPECT_EQ(fx.spawned.size(), 1u);
+  sup.activate("web");
+  EXPECT_EQ(state("web"), State::Running);
+  exit_main("web", ExitInfo{.code = 3});
+  EXPECT_EQ(state("web"), State::Backoff) << "a crash is restarted as usual";
+  EXPECT_NE(sup.activate("nope"), "");
+  load({proc("plain")});
+  EXPECT_NE(sup.activate("plain"), "");
+}
+
+}  // namespace
+}  // namespace procman::core

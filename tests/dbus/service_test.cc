@@ -496,7 +496,8 @@ class ServiceTest : public ::testing::Test {
                             "running",
                             "2 running, 1 failed",
                             3,
-                            {{"failed", 1}, {"running", 2}}};
+                            {{"failed", 1}, {"running", 2}},
+                            "journal"};
     lt_.loop.set_error_hook([this](const std::string& e) {
       std::lock_guard lock(errors_mu_);
       loop_errors_.push_back(e);
@@ -932,12 +933,13 @@ TEST_F(ServiceTest, ManagerPropertiesReadTheBackend) {
   EXPECT_EQ(manager_->StatusText(), "2 running, 1 failed");
   EXPECT_EQ(manager_->ProcessCount(), 3u);
   EXPECT_EQ(manager_->Counts(), (std::map<std::string, uint32_t>{{"failed", 1}, {"running", 2}}));
+  EXPECT_EQ(manager_->LogTarget(), "journal");
 }
 
 TEST_F(ServiceTest, ManagerGetAllReadsTheBackendOnce) {
   lt_.call([&] { fake_.manager_reads = 0; });
   auto all = manager_->GetAll(kIface);
-  EXPECT_EQ(all.size(), 9u);
+  EXPECT_EQ(all.size(), 10u);
   EXPECT_EQ(all.at("StatusText").get<std::string>(), "2 running, 1 failed");
   EXPECT_EQ(lt_.call([&] { return fake_.manager_reads; }), 1);
 }
