@@ -116,6 +116,9 @@ std::string ProcessObject::SubState() {
 std::string ProcessObject::StatusText() {
   return property([](const ProcessView& v) { return v.status.status_text; });
 }
+std::string ProcessObject::NotifyStatus() {
+  return property([](const ProcessView& v) { return v.status.notify_status; });
+}
 std::string ProcessObject::Result() {
   return property([](const ProcessView& v) { return v.status.result; });
 }

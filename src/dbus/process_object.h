@@ -46,6 +46,7 @@ class ProcessObject final
   std::string State() override;
   std::string SubState() override;
   std::string StatusText() override;
+  std::string NotifyStatus() override;
   std::string Result() override;
   std::string FailureReason() override;
   uint32_t MainPID() override;

@@ -217,6 +217,7 @@ StatusRow status_row(const Properties& p) {
   r.cpu_nsec = get<uint64_t>(p, "CPUUsageNSec").value_or(0);
   r.memory_bytes = get<uint64_t>(p, "MemoryCurrent").value_or(0);
   r.health = get<std::string>(p, "Health").value_or("");
+  r.notify_status = get<std::string>(p, "NotifyStatus").value_or("");
   return r;
 }
 
@@ -230,7 +231,12 @@ std::string render_status(const std::vector<StatusRow>& rows, uint64_t now_usec,
   cells.reserve(rows.size());
   for (const auto& r : rows) {
     std::string state = paint(r.state, state_color(r.state), color);
-    if (!r.sub_state.empty()) state += " (" + r.sub_state + ")";
+    if (!r.sub_state.empty() && !r.notify_status.empty())
+      state += " (" + r.sub_state + ": " + r.notify_status + ")";
+    else if (!r.sub_state.empty())
+      state += " (" + r.sub_state + ")";
+    else if (!r.notify_status.empty())
+      state += " (" + r.notify_status + ")";
     const bool has_pid = r.pid != 0;
     const bool up = has_pid && r.start_usec != 0 && r.start_usec <= now_usec &&
                     (r.state == "starting" || r.state == "init" || r.state == "running" ||

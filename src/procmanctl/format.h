@@ -79,12 +79,14 @@ struct StatusRow {
   uint64_t cpu_nsec = 0;
   uint64_t memory_bytes = 0;
   std::string health;  ///< "", "healthy", "unhealthy"
+  std::string notify_status;  ///< what the process said with STATUS=, "" if nothing
 };
 /// Reads Name, State, SubState, MainPID, StartTimestamp, NRestarts, CPUUsageNSec,
 /// MemoryCurrent and Health; missing or mistyped ones keep their defaults.
 StatusRow status_row(const Properties& p);
 /// The status table: NAME STATE PID UPTIME RESTARTS CPU MEMORY HEALTH. STATE is
-/// "pending (waiting for web)" when there is a sub-state; PID, UPTIME, CPU and MEMORY are
+/// "pending (waiting for web)" when there is a sub-state, "running (warm)" when the
+/// process said STATUS=warm; PID, UPTIME, CPU and MEMORY are
 /// "-" without a main process (UPTIME also outside starting/init/running/stopping, and
 /// when the start time is unknown or in the future); HEALTH is "-" without a check.
 std::string render_status(const std::vector<StatusRow>& rows, uint64_t now_usec, bool color);

@@ -971,7 +971,7 @@ TEST_F(ServiceTest, ProcessGetAllShowsEveryProperty) {
     s.health_detail = "HTTP 500";
   });
   auto all = process("worker@1").GetAll("org.procman.Process");
-  EXPECT_EQ(all.size(), 32u);
+  EXPECT_EQ(all.size(), 33u);
   auto str = [&](const char* k) { return all.at(k).get<std::string>(); };
   EXPECT_EQ(str("Name"), "worker@1");
   EXPECT_EQ(str("Id"), "worker");
@@ -1179,7 +1179,7 @@ TEST_F(ServiceTest, PropertiesChangedCarriesTheChangingPropertiesOnly) {
   EXPECT_EQ(ev,
             "PropertiesChanged /org/procman/Manager/process/web org.procman.Process "
             "AdminGoal,ApplyOn,Command,Cron,DependsOn,EffectiveConfig,ExitTimestamp,FailureReason,"
-            "Health,HealthDetail,LastExitCode,LastExitSignal,MainPID,Metadata,NRestarts,NextChange,"
+            "Health,HealthDetail,LastExitCode,LastExitSignal,MainPID,Metadata,NRestarts,NextChange,NotifyStatus,"
             "Restart,RestartPending,Result,RunTimeUSec,Schedule,StartTimestamp,State,StatusText,"
             "SubState,WorkingDirectory []");
 }

@@ -136,6 +136,20 @@ TEST(CtlStatusTable, ColorsTheStateWordButNotTheSubState) {
   EXPECT_NE(t.find("\x1b[1mNAME\x1b[0m"), std::string::npos) << t;
 }
 
+TEST(CtlStatusTable, ShowsWhatTheProcessSaidWithStatus) {
+  Properties p = running_web(10 * kSec);
+  p["NotifyStatus"] = std::string("warm, 12 clients");
+  const std::string t = render_status({status_row(p)}, 100 * kSec, false);
+  EXPECT_NE(t.find("running (warm, 12 clients)"), std::string::npos) << t;
+  StatusRow waiting;
+  waiting.name = "db";
+  waiting.state = "init";
+  waiting.sub_state = "notify";
+  waiting.notify_status = "loading 3/10";
+  EXPECT_NE(render_status({waiting}, 0, false).find("init (notify: loading 3/10)"),
+            std::string::npos);
+}
+
 TEST(CtlStatusTable, NoUptimeForAStartTimeInTheFuture) {
   StatusRow r = status_row(running_web(200 * kSec));
   const std::string t = render_status({r}, 100 * kSec, false);
