@@ -313,13 +313,20 @@ void Daemon::watch_pid(pid_t pid) {
   Adopted a;
   a.pidfd = os::unique_fd(fd);
   a.source = loop_.add_io(fd, EPOLLIN, [this, pid](uint32_t) {
+    core::ExitInfo exit{.known = false};
     if (auto it = adopted_.find(pid); it != adopted_.end()) {
+      // It may have become our child since (re-parented to us, the subreaper, when
+      // its parent exited): then we can reap it and know how it ended.
+      siginfo_t info{};
+      if (waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(it->second.pidfd.get()), &info,
+                 WEXITED | WNOHANG) == 0 && info.si_pid == pid)
+        if (auto st = os::exit_status_from_siginfo(info)) exit = to_exit_info(*st);
       it->second.source.set_enabled(false);
       retire(std::move(it->second));
       adopted_.erase(it);
     }
     if (const core::UnitStatus* u = sup_->find_by_pid(pid)) drain_io(u->name);
-    sup_->on_exit(pid, core::ExitInfo{.known = false});
+    sup_->on_exit(pid, exit);
   });
   adopted_.emplace(pid, std::move(a));
 }
