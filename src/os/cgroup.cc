@@ -472,7 +472,6 @@ bool CgroupTree::kill(std::string_view unit, int sig, std::string* error) const 
     if (!is_directory(dir)) return true;  // no cgroup, nothing to kill
     // No cgroup.kill: a kernel before 5.14. Signal the members below.
   }
-  if (sig != SIGKILL) return true;  // MUTATION
   const std::string path = unit_path(unit);
   std::set<pid_t> signalled;
   for (int pass = 0; pass < kMaxKillPasses; ++pass) {

@@ -230,11 +230,11 @@ class CgroupFake : public ::testing::Test {
     return o;
   }
 
-  CgroupTree open_tree() {
+  std::optional<CgroupTree> open_tree() {
     auto r = CgroupTree::open(options());
     if (auto* why = std::get_if<std::string>(&r)) {
       ADD_FAILURE() << "open: " << *why;
-      std::abort();
+      return std::nullopt;
     }
     return std::move(std::get<CgroupTree>(r));
   }
@@ -253,7 +253,9 @@ class CgroupFake : public ::testing::Test {
 };
 
 TEST_F(CgroupFake, OpensADelegatedCgroupAndCreatesTheSupervisorLeaf) {
-  CgroupTree tree = open_tree();
+  std::optional<CgroupTree> tree_opened = open_tree();
+  ASSERT_TRUE(tree_opened);
+  CgroupTree& tree = *tree_opened;
   EXPECT_EQ(tree.path(), kOwn);
   EXPECT_EQ(tree.dir(), own_);
   EXPECT_EQ(tree.supervisor_path(), std::string(kOwn) + "/supervisor");
@@ -264,7 +266,9 @@ TEST_F(CgroupFake, OpensADelegatedCgroupAndCreatesTheSupervisorLeaf) {
   EXPECT_EQ(tree.events_file("web"), own_ + "/p-web/cgroup.events");
   EXPECT_EQ(tree.unit_path(""), "");
   // Idempotent: a restarted procmand finds the leaf in place.
-  CgroupTree again = open_tree();
+  std::optional<CgroupTree> again_opened = open_tree();
+  ASSERT_TRUE(again_opened);
+  CgroupTree& again = *again_opened;
   EXPECT_EQ(again.path(), kOwn);
 }
 
@@ -335,7 +339,9 @@ TEST_F(CgroupFake, RefusesACgroupNotWritableByUs) {
 TEST_F(CgroupFake, EnablesOfferedControllersThatAreNotYetEnabled) {
   put(own_ + "/cgroup.controllers", "cpuset cpu io memory pids\n");
   put(own_ + "/cgroup.subtree_control", "memory\n");
-  CgroupTree tree = open_tree();
+  std::optional<CgroupTree> tree_opened = open_tree();
+  ASSERT_TRUE(tree_opened);
+  CgroupTree& tree = *tree_opened;
   EXPECT_EQ(tree.available_controllers(),
             (std::set<std::string>{"cpuset", "cpu", "io", "memory", "pids"}));
   EXPECT_EQ(tree.enabled_controllers(), (std::set<std::string>{"cpu", "memory", "pids"}));
@@ -346,7 +352,9 @@ TEST_F(CgroupFake, EnablesOfferedControllersThatAreNotYetEnabled) {
 TEST_F(CgroupFake, EnsureReusesAnExistingUnitCgroup) {
   make_unit_dir("p-web");
   put(own_ + "/p-web/cgroup.procs", "old");
-  CgroupTree tree = open_tree();
+  std::optional<CgroupTree> tree_opened = open_tree();
+  ASSERT_TRUE(tree_opened);
+  CgroupTree& tree = *tree_opened;
   auto r = tree.ensure("web");
   ASSERT_TRUE(std::holds_alternative<UnitCgroup>(r)) << std::get<std::string>(r);
   UnitCgroup& cg = std::get<UnitCgroup>(r);
@@ -359,7 +367,9 @@ TEST_F(CgroupFake, EnsureReusesAnExistingUnitCgroup) {
 }
 
 TEST_F(CgroupFake, EnsureRefusesBadNamesAndReportsFailures) {
-  CgroupTree tree = open_tree();
+  std::optional<CgroupTree> tree_opened = open_tree();
+  ASSERT_TRUE(tree_opened);
+  CgroupTree& tree = *tree_opened;
   auto r = tree.ensure("");
   ASSERT_TRUE(std::holds_alternative<std::string>(r));
   EXPECT_EQ(std::get<std::string>(r), "no cgroup for unit '': the unit name is empty");
@@ -376,7 +386,9 @@ TEST_F(CgroupFake, EnsureRefusesBadNamesAndReportsFailures) {
 
 TEST_F(CgroupFake, ApplyLimitsWritesTheControllerFiles) {
   make_unit_dir("p-web");
-  CgroupTree tree = open_tree();
+  std::optional<CgroupTree> tree_opened = open_tree();
+  ASSERT_TRUE(tree_opened);
+  CgroupTree& tree = *tree_opened;
   CgroupLimits limits;
   limits.memory_max = 512ull << 20;
   limits.cpu_weight = 200;
@@ -397,7 +409,9 @@ TEST_F(CgroupFake, ApplyLimitsWarnsPreciselyWhenControllersAreNotDelegated) {
   put(own_ + "/cgroup.controllers", "\n");
   put(own_ + "/cgroup.subtree_control", "\n");
   make_unit_dir("p-web");
-  CgroupTree tree = open_tree();
+  std::optional<CgroupTree> tree_opened = open_tree();
+  ASSERT_TRUE(tree_opened);
+  CgroupTree& tree = *tree_opened;
   EXPECT_THAT(tree.apply_limits("web", CgroupLimits{}), ::testing::IsEmpty());
   CgroupLimits limits;
   limits.memory_max = 1 << 20;
@@ -419,7 +433,9 @@ TEST_F(CgroupFake, ApplyLimitsWarnsWhenAnOfferedControllerCouldNotBeEnabled) {
   fs::remove(own_ + "/cgroup.subtree_control");
   fs::create_directories(own_ + "/cgroup.subtree_control");  // every write to it fails
   make_unit_dir("p-web");
-  CgroupTree tree = open_tree();
+  std::optional<CgroupTree> tree_opened = open_tree();
+  ASSERT_TRUE(tree_opened);
+  CgroupTree& tree = *tree_opened;
   EXPECT_THAT(tree.warnings(), ElementsAre("cannot enable the memory controller: " + own_ +
                                                "/cgroup.subtree_control: Is a directory",
                                            "cannot enable the pids controller: " + own_ +
@@ -434,7 +450,9 @@ TEST_F(CgroupFake, ApplyLimitsWarnsWhenAnOfferedControllerCouldNotBeEnabled) {
 TEST_F(CgroupFake, ApplyLimitsRejectsAnOutOfRangeCpuWeightAndReportsWriteErrors) {
   make_unit_dir("p-web");
   fs::remove(own_ + "/p-web/pids.max");
-  CgroupTree tree = open_tree();
+  std::optional<CgroupTree> tree_opened = open_tree();
+  ASSERT_TRUE(tree_opened);
+  CgroupTree& tree = *tree_opened;
   CgroupLimits limits;
   limits.cpu_weight = 0;
   limits.tasks_max = 5;
@@ -452,7 +470,9 @@ TEST_F(CgroupFake, ReadsUsageFromTheUnitCgroup) {
   make_unit_dir("p-web");
   put(own_ + "/p-web/cpu.stat", "usage_usec 123456\nuser_usec 100000\nsystem_usec 23456\n");
   put(own_ + "/p-web/memory.current", "8192\n");
-  CgroupTree tree = open_tree();
+  std::optional<CgroupTree> tree_opened = open_tree();
+  ASSERT_TRUE(tree_opened);
+  CgroupTree& tree = *tree_opened;
   EXPECT_EQ(tree.cpu_usage_usec("web"), 123456u);
   EXPECT_EQ(tree.memory_current("web"), 8192u);
   EXPECT_EQ(tree.cpu_usage_usec("absent"), std::nullopt);
@@ -461,7 +481,9 @@ TEST_F(CgroupFake, ReadsUsageFromTheUnitCgroup) {
 
 TEST_F(CgroupFake, ListsExistingUnitsAndIgnoresForeignDirectories) {
   for (const char* d : {"p-web", "p-db@2", "p-a%20b", "junk", "p-a b"}) make_unit_dir(d);
-  CgroupTree tree = open_tree();  // creates "supervisor", which is no unit either
+  std::optional<CgroupTree> tree_opened = open_tree();
+  ASSERT_TRUE(tree_opened);
+  CgroupTree& tree = *tree_opened;  // creates "supervisor", which is no unit either
   EXPECT_THAT(tree.existing_units(), ElementsAre("a b", "db@2", "web"));
   EXPECT_FALSE(tree.populated("web"));
   put(own_ + "/p-web/cgroup.events", "populated 1\nfrozen 0\n");
@@ -546,18 +568,23 @@ class CgroupReal : public ::testing::Test {
     }
     close(fds[0]);
     helper_pipe_ = fds[1];
-    tree_.emplace(open_tree(helper_));
+    tree_ = open_tree(helper_);
+    ASSERT_TRUE(tree_);
   }
 
   void TearDown() override {
+    tree_.reset();
+    if (!base_.empty()) {
+      // Whatever a failed test left running goes, the helper included: processes forked
+      // here hold the helper's pipe, so closing it alone would not end the helper.
+      std::ofstream(base_ + "/cgroup.kill") << "1";
+    }
     if (helper_ > 0) {
       close(helper_pipe_);
+      kill(helper_, SIGKILL);
       waitpid(helper_, nullptr, 0);
     }
-    tree_.reset();
     if (base_.empty()) return;
-    // Whatever a failed test left running goes, then the directories.
-    std::ofstream(base_ + "/cgroup.kill") << "1";
     EXPECT_TRUE(wait_for(base_ + "/cgroup.events", [&] {
       return slurp(base_ + "/cgroup.events").find("populated 0") != std::string::npos;
     }));
@@ -565,7 +592,7 @@ class CgroupReal : public ::testing::Test {
     EXPECT_FALSE(fs::exists(base_)) << base_;
   }
 
-  CgroupTree open_tree(pid_t move, bool use_cgroup_kill = true) {
+  std::optional<CgroupTree> open_tree(pid_t move, bool use_cgroup_kill = true) {
     CgroupOptions o;
     o.own_cgroup = path_;
     o.move_pid = move;
@@ -573,7 +600,7 @@ class CgroupReal : public ::testing::Test {
     auto r = CgroupTree::open(o);
     if (auto* why = std::get_if<std::string>(&r)) {
       ADD_FAILURE() << "open: " << *why;
-      std::abort();
+      return std::nullopt;
     }
     return std::move(std::get<CgroupTree>(r));
   }
@@ -620,11 +647,11 @@ class CgroupReal : public ::testing::Test {
     return t;
   }
 
-  UnitCgroup ensure(const CgroupTree& tree, const std::string& unit) {
+  std::optional<UnitCgroup> ensure(const CgroupTree& tree, const std::string& unit) {
     auto r = tree.ensure(unit);
     if (auto* why = std::get_if<std::string>(&r)) {
       ADD_FAILURE() << "ensure: " << *why;
-      std::abort();
+      return std::nullopt;
     }
     return std::move(std::get<UnitCgroup>(r));
   }
@@ -647,7 +674,9 @@ TEST_F(CgroupReal, OpenMovesTheGivenPidIntoTheSupervisorLeafAndIsIdempotent) {
   EXPECT_EQ(tree_->path(), path_);
   EXPECT_EQ(tree_->dir(), base_);
   for (const std::string& w : tree_->warnings()) ADD_FAILURE() << "warning: " << w;
-  CgroupTree again = open_tree(-1);
+  std::optional<CgroupTree> again_opened = open_tree(-1);
+  ASSERT_TRUE(again_opened);
+  CgroupTree& again = *again_opened;
   EXPECT_EQ(again.supervisor_path(), path_ + "/supervisor");
   EXPECT_EQ(again.unit_of_pid(helper_), std::nullopt);  // procmand's own leaf is no unit
 }
@@ -670,7 +699,9 @@ TEST_F(CgroupReal, OpenByDefaultMovesTheCallingProcess) {
 }
 
 TEST_F(CgroupReal, FollowsADoubleForkedTreeAndKillsItWithSigkill) {
-  UnitCgroup cg = ensure(*tree_, "web");
+  std::optional<UnitCgroup> made = ensure(*tree_, "web");
+  ASSERT_TRUE(made);
+  UnitCgroup& cg = *made;
   EXPECT_EQ(cg.path, path_ + "/p-web");
   Tree t = start_tree(cg);
   ASSERT_GT(t.grandchild, 0);
@@ -695,7 +726,9 @@ TEST_F(CgroupReal, FollowsADoubleForkedTreeAndKillsItWithSigkill) {
 }
 
 TEST_F(CgroupReal, KillsATreeWithSigtermMemberByMember) {
-  UnitCgroup cg = ensure(*tree_, "worker@1");
+  std::optional<UnitCgroup> made = ensure(*tree_, "worker@1");
+  ASSERT_TRUE(made);
+  UnitCgroup& cg = *made;
   Tree a = start_tree(cg);
   Tree b = start_tree(cg);
   ASSERT_GT(a.grandchild, 0);
@@ -708,8 +741,12 @@ TEST_F(CgroupReal, KillsATreeWithSigtermMemberByMember) {
 }
 
 TEST_F(CgroupReal, KillsWithSigkillWithoutCgroupKillAsOnOlderKernels) {
-  CgroupTree old_kernel = open_tree(-1, /*use_cgroup_kill=*/false);
-  UnitCgroup cg = ensure(old_kernel, "db");
+  std::optional<CgroupTree> old_kernel_opened = open_tree(-1, /*use_cgroup_kill=*/false);
+  ASSERT_TRUE(old_kernel_opened);
+  CgroupTree& old_kernel = *old_kernel_opened;
+  std::optional<UnitCgroup> made = ensure(old_kernel, "db");
+  ASSERT_TRUE(made);
+  UnitCgroup& cg = *made;
   Tree t = start_tree(cg);
   ASSERT_GT(t.grandchild, 0);
   // A process nested in a cgroup of its own below the unit is still part of the tree.
@@ -727,7 +764,9 @@ TEST_F(CgroupReal, KillsWithSigkillWithoutCgroupKillAsOnOlderKernels) {
 }
 
 TEST_F(CgroupReal, CloneIntoCgroupUsesTheDirectoryDescriptor) {
-  UnitCgroup cg = ensure(*tree_, "cloned");
+  std::optional<UnitCgroup> made = ensure(*tree_, "cloned");
+  ASSERT_TRUE(made);
+  UnitCgroup& cg = *made;
   clone_args args{};
   args.flags = CLONE_INTO_CGROUP;
   args.exit_signal = SIGCHLD;
@@ -748,9 +787,11 @@ TEST_F(CgroupReal, CloneIntoCgroupUsesTheDirectoryDescriptor) {
 }
 
 TEST_F(CgroupReal, FindsUnitCgroupsAgainAfterReopening) {
-  for (const char* unit : {"web", "db@2", "a b"}) ensure(*tree_, unit);
+  for (const char* unit : {"web", "db@2", "a b"}) ASSERT_TRUE(ensure(*tree_, unit));
   ASSERT_EQ(mkdir((base_ + "/foreign").c_str(), 0755), 0);
-  CgroupTree again = open_tree(-1);
+  std::optional<CgroupTree> again_opened = open_tree(-1);
+  ASSERT_TRUE(again_opened);
+  CgroupTree& again = *again_opened;
   EXPECT_THAT(again.existing_units(), ElementsAre("a b", "db@2", "web"));
   for (const std::string& unit : again.existing_units()) {
     EXPECT_FALSE(again.populated(unit));
@@ -760,7 +801,7 @@ TEST_F(CgroupReal, FindsUnitCgroupsAgainAfterReopening) {
 }
 
 TEST_F(CgroupReal, AppliesLimitsOrSaysWhyNot) {
-  ensure(*tree_, "web");
+  ASSERT_TRUE(ensure(*tree_, "web"));
   CgroupLimits limits;
   limits.memory_max = 256ull << 20;
   limits.cpu_weight = 300;
