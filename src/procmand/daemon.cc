@@ -558,9 +558,7 @@ core::SpawnOutcome Daemon::spawn(const core::UnitStatus& unit, const core::Proce
   if (journal_) {
     // The child connects to journald itself: its entries carry its own _PID, and
     // its output does not pass through (or depend on) procmand.
-    journal_out = os::journal_stream_target(unit.name, LOG_INFO, &error);
-    if (journal_out) journal_err = os::journal_stream_target(unit.name, LOG_WARNING, &error);
-    if (!journal_err) {
+    if (!journal_targets(unit.name, journal_out, journal_err, &error)) {
       out.error = error;
       return out;
     }
@@ -660,11 +658,7 @@ bool Daemon::run_hook(const core::UnitStatus& unit, core::HookKind kind, const c
   os::unique_fd out_fd = io.out ? io.out->open_child_end(&err) : os::unique_fd();
   os::unique_fd err_fd = io.err ? io.err->open_child_end(&err) : os::unique_fd();
   std::optional<os::JournalStreamTarget> journal_out, journal_err;
-  if (journal_) {
-    journal_out = os::journal_stream_target(unit.name, LOG_INFO, error);
-    if (journal_out) journal_err = os::journal_stream_target(unit.name, LOG_WARNING, error);
-    if (!journal_err) return false;
-  }
+  if (journal_ && !journal_targets(unit.name, journal_out, journal_err, error)) return false;
   std::vector<std::string> env = build_env(unit, cfg, error);
   if (env.empty()) return false;
   env.push_back(fmt::format("PROCMAN_HOOK={}", core::hook_name(kind)));
@@ -962,21 +956,36 @@ void Daemon::cancel_checks(const core::UnitStatus& unit) {
 
 // ---------------------------------------------------------------- signals to children
 
+namespace {
+
+/// A stopped (SIGSTOP) process would never act on SIGTERM, so most signals are
+/// followed by SIGCONT; not those that stop or continue it themselves
+/// (`procmanctl kill -s STOP` must hold).
+bool needs_sigcont(int sig) {
+  return sig != SIGKILL && sig != SIGCONT && sig != SIGSTOP && sig != SIGTSTP && sig != SIGTTIN && sig != SIGTTOU;
+}
+
+}  // namespace
+
+bool Daemon::journal_targets(const std::string& unit, std::optional<os::JournalStreamTarget>& out,
+                             std::optional<os::JournalStreamTarget>& err, std::string* error) const {
+  // stdout at info, stderr at warning: journalctl -p warning shows what went to stderr.
+  out = os::journal_stream_target(unit, LOG_INFO, error);
+  if (out) err = os::journal_stream_target(unit, LOG_WARNING, error);
+  return err.has_value();
+}
+
 void Daemon::signal(const core::UnitStatus& unit, int sig) {
   // The cgroup holds everything it ever started, double-forked daemons and
   // processes that changed their process group included.
   if (cgroups_) {
     std::string error;
     if (!cgroups_->kill(unit.name, sig, &error)) console_.warning(fmt::format("{}: cgroup kill: {}", unit.name, error));
-    if (sig != SIGKILL && sig != SIGCONT && sig != SIGSTOP && sig != SIGTSTP && sig != SIGTTIN && sig != SIGTTOU)
-      cgroups_->kill(unit.name, SIGCONT);
+    if (needs_sigcont(sig)) cgroups_->kill(unit.name, SIGCONT);
   }
   if (unit.pgid > 0) {
     os::signal_group(unit.pgid, sig);
-    // A stopped (SIGSTOP) group would never act on SIGTERM.
-    // (Unless the signal is itself one that stops it: `procmanctl kill -s STOP` must hold.)
-    if (sig != SIGKILL && sig != SIGCONT && sig != SIGSTOP && sig != SIGTSTP && sig != SIGTTIN && sig != SIGTTOU)
-      os::signal_group(unit.pgid, SIGCONT);
+    if (needs_sigcont(sig)) os::signal_group(unit.pgid, SIGCONT);
   }
   if (unit.pid > 0 && getpgid(unit.pid) != unit.pgid) {
     if (auto a = adopted_.find(unit.pid); a != adopted_.end()) os::signal_pidfd(a->second.pidfd.get(), sig);

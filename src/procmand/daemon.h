@@ -180,6 +180,10 @@ class Daemon final : public core::Effects, public core::Clock, public dbus::Back
   std::string unit_of_sender(pid_t pid) const;
   void watch_main_pid_change(pid_t pid);
   void open_cgroups();
+  /// The journald stream targets of a unit's stdout and stderr; false and *error if
+  /// its name cannot be an identifier.
+  bool journal_targets(const std::string& unit, std::optional<os::JournalStreamTarget>& out,
+                       std::optional<os::JournalStreamTarget>& err, std::string* error) const;
   std::variant<std::vector<os::JournalEntry>, dbus::Error> journal_tail(const std::vector<std::string>& units,
                                                                       std::size_t n);
   core::SocketExpand socket_expand() const;
