@@ -1,6 +1,8 @@
 #include "core/persist.h"
 
 #include <nlohmann/json.hpp>
+#include <sstream>
+#include <unordered_map>
 
 namespace procman::core {
 namespace {
@@ -99,12 +101,27 @@ std::string serialize_state(const PersistedState& s) {
          {"written_usec", s.written_usec},
          {"units", units},
          {"transients", transients}};
-  return j.dump(1) + "\n";
+  return j.dump() + "\n";
+}
+
+std::string serialize_unit_record(const UnitStatus& u) {
+  return json{{"unit", unit_to_json(u)}}.dump() + "\n";
 }
 
 std::optional<PersistedState> parse_persisted_state(std::string_view text, std::string* error) {
   try {
-    json j = json::parse(text);
+    // The snapshot is the first JSON value; operator>> stops right after it.
+    std::istringstream in{std::string(text)};
+    json j;
+    in >> j;
+    const auto end = in.tellg();
+    std::string_view records =
+        end < 0 ? std::string_view{} : text.substr(static_cast<std::size_t>(end));
+    // The rest of the snapshot's own line.
+    if (const auto nl = records.find('\n');
+        nl != std::string_view::npos &&
+        records.substr(0, nl).find_first_not_of(" \t\r") == std::string_view::npos)
+      records.remove_prefix(nl + 1);
     PersistedState s;
     s.version = j.at("version").get<int>();
     if (s.version != 1) {
@@ -125,6 +142,36 @@ std::optional<PersistedState> parse_persisted_state(std::string_view text, std::
           return std::nullopt;
         }
         s.transients.push_back(std::move(std::get<TransientRequest>(r)));
+      }
+    }
+    std::unordered_map<std::string, std::size_t> index;
+    for (std::size_t i = 0; i < s.units.size(); ++i) index.emplace(s.units[i].name, i);
+    std::size_t pos = 0;
+    int line = 1;
+    while (pos < records.size()) {
+      const std::size_t nl = records.find('\n', pos);
+      if (nl == std::string_view::npos) break;  // cut short by a crash: never acknowledged
+      const std::string_view rec = records.substr(pos, nl - pos);
+      pos = nl + 1;
+      ++line;
+      if (rec.find_first_not_of(" \t\r") == std::string_view::npos) continue;
+      json r;
+      try {
+        r = json::parse(rec);
+      } catch (const json::exception& e) {
+        *error = "malformed record " + std::to_string(line - 1) + " of the state file: " + e.what();
+        return std::nullopt;
+      }
+      if (!r.is_object() || !r.contains("unit")) {
+        *error = "record " + std::to_string(line - 1) + " of the state file is not a unit record";
+        return std::nullopt;
+      }
+      UnitStatus u = unit_from_json(r.at("unit"));
+      if (auto it = index.find(u.name); it != index.end()) {
+        s.units[it->second] = std::move(u);
+      } else {
+        index.emplace(u.name, s.units.size());
+        s.units.push_back(std::move(u));
       }
     }
     return s;

@@ -1,5 +1,7 @@
-// The state file procmand rewrites (atomically) on every transition, so that
-// a procmand started after a crash knows which pids are its children.
+// The state file procmand keeps current on every transition, so that a procmand started
+// after a crash knows which pids are its children. It is a snapshot (one JSON line) followed
+// by one record line per unit that changed since; procmand appends records and rewrites the
+// snapshot once they outweigh it, so a transition costs O(1), not O(processes).
 #pragma once
 
 #include <optional>
@@ -25,7 +27,14 @@ struct PersistedState {
   std::vector<TransientRequest> transients;
 };
 
+/// The snapshot: one line.
 std::string serialize_state(const PersistedState& s);
+/// One unit's record, appended after the snapshot: one line that replaces the unit of the same
+/// name (or adds it).
+std::string serialize_unit_record(const UnitStatus& u);
+/// The snapshot with every complete record applied. A last line without its newline is a
+/// write cut short by a crash and is ignored. Snapshots written over several lines (older
+/// procmand versions) are read too.
 /// nullopt + *error for a file that is not a state file of this version.
 std::optional<PersistedState> parse_persisted_state(std::string_view text, std::string* error);
 

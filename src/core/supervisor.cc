@@ -212,7 +212,7 @@ ReloadSummary Supervisor::apply_config(const Config& cfg) {
   for (const auto& name : created)
     if (const Unit* u = find_unit(name)) fx_.unit_added(u->st);
   for (auto& [name, u] : units_) enqueue(*u);
-  dirty_ = true;
+  touch_all();
   if (started_) drain();
   return summary;
 }
@@ -251,6 +251,10 @@ void Supervisor::rebuild_graph() {
   }
 }
 
+void Supervisor::touch(const Unit& u) {
+  if (!dirty_all_) dirty_units_.insert(u.st.name);
+}
+
 void Supervisor::forget(Unit& u) {
   stop_checks(u);
   for (int slot = 0; slot < kSlotCount; ++slot) disarm(u, static_cast<TimerSlot>(slot));
@@ -260,7 +264,7 @@ void Supervisor::forget(Unit& u) {
   std::string name = u.st.name;
   units_.erase(name);
   rebuild_graph();
-  dirty_ = true;
+  touch_all();
   fx_.unit_removed(name);
 }
 
@@ -376,7 +380,7 @@ void Supervisor::restore(const std::vector<RestoredUnit>& restored) {
         break;  // pending, backoff, stopped...: reconcile decides afresh
     }
   }
-  dirty_ = true;
+  touch_all();
 }
 
 // ---------------------------------------------------------------- queries
@@ -402,6 +406,10 @@ std::vector<std::string> Supervisor::resolve(std::string_view name) const {
   if (auto it = instances_.find(name); it != instances_.end())
     for (const Unit* u : it->second) out.push_back(u->st.name);
   return out;
+}
+
+void Supervisor::for_each_status(const std::function<void(const UnitStatus&)>& fn) const {
+  for (const auto& [name, u] : units_) fn(u->st);
 }
 
 std::vector<UnitStatus> Supervisor::status() const {
@@ -552,7 +560,7 @@ void Supervisor::check_cron(Unit& u, const ProcessConfig& eff, const LocalDateTi
        next = cron_next(*eff.cron, *due))
     due = next;
   u.st.last_tick = *due;
-  dirty_ = true;
+  touch(u);
   if (is_active(u.st.state)) {
     ++u.st.ticks_skipped;
     u.st.status_text = fmt::format("cron tick at {} skipped: the previous run is still going",
@@ -723,7 +731,7 @@ void Supervisor::set_state(Unit& u, State s, std::string reason, std::string sub
   u.st.sub_state = std::move(sub);
   u.st.status_text = reason;
   if (s == State::ExitedOk || s == State::Failed) u.tick_due = false;  // the tick's run is over
-  dirty_ = true;
+  touch(u);
   // A repeated backoff (a start that failed before leaving backoff) and the SIGKILL
   // escalation of a stop are news too, though the state name stays the same.
   if (from != s || s == State::Pending || s == State::Backoff || s == State::Stopping)
@@ -1041,7 +1049,7 @@ void Supervisor::on_check_done(const std::string& name, const CheckRequest& req,
       if ((u->st.state != State::Running && u->st.state != State::Init) || !cfg.health_check) break;
       const HealthCheck& hc = *cfg.health_check;
       u->st.health_detail = detail;
-      dirty_ = true;
+      touch(*u);
       if (ok) {
         u->live_failures = 0;
         u->st.health = "healthy";
@@ -1069,7 +1077,7 @@ void Supervisor::on_check_done(const std::string& name, const CheckRequest& req,
       if (!ok) {
         u->ready_successes = 0;
         u->st.status_text = "not ready yet: " + detail;
-        dirty_ = true;
+        touch(*u);
       }
       arm(*u, kReadinessTimer, now + rc.period);
       break;
@@ -1215,7 +1223,7 @@ void Supervisor::send_stop_signal(Unit& u) {
   u.st.status_text =
       fmt::format("{}sent {}, waiting up to {}", u.watchdog_hit ? u.pending_failure + "; " : "",
                   signal_name(sig), format_duration(cfg.stop_timeout));
-  dirty_ = true;
+  touch(u);
   arm(u, kStateTimer, clock_.now() + cfg.stop_timeout);
 }
 
@@ -1299,7 +1307,7 @@ void Supervisor::record_exit(Unit& u, const ExitInfo& exit) {
   u.st.exit_usec = to_usec(clock_.wall());
   u.st.run_usec =
       std::chrono::duration_cast<std::chrono::microseconds>(clock_.now() - u.started_at).count();
-  dirty_ = true;
+  touch(u);
 }
 
 void Supervisor::main_exited(Unit& u, const ExitInfo& exit) {
@@ -1449,7 +1457,7 @@ void Supervisor::on_notify(const std::string& name, const NotifyEvent& ev) {
     details = false;
   }
   if (details) {
-    dirty_ = true;
+    touch(*u);
     fx_.details_changed(u->st);
   }
   drain();
@@ -1530,7 +1538,7 @@ std::string Supervisor::stop(std::string_view name) {
   if (std::string err = resolve_units(name, units); !err.empty()) return err;
   for (Unit* u : units) {
     u->st.admin = AdminGoal::Stopped;
-    dirty_ = true;
+    touch(*u);
     enqueue(*u);
     // Its dependents lose their dependency and stop first (reverse order).
     enqueue_related(*u);
@@ -1577,7 +1585,7 @@ std::string Supervisor::reset_failed(std::string_view name) {
       disarm(*u, kStateTimer);
       set_state(*u, State::Stopped, "failure state reset");
     }
-    dirty_ = true;
+    touch(*u);
     enqueue(*u);
   }
   drain();
@@ -1673,7 +1681,7 @@ std::string Supervisor::add_transient(ProcessConfig cfg) {
   refresh_flags(u);
   if (started_) note_window(u);
   fx_.unit_added(u.st);
-  dirty_ = true;
+  touch_all();
   enqueue(u);
   drain();
   return {};
@@ -1691,7 +1699,7 @@ std::string Supervisor::remove(std::string_view name) {
   versions_.erase(u.st.id);
   u.st.removed = true;
   rebuild_graph();
-  dirty_ = true;
+  touch_all();
   enqueue(u);
   enqueue_related(u);  // dependents stop first
   drain();

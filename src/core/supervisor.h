@@ -271,6 +271,8 @@ class Supervisor {
   bool shutdown_complete() const;
 
   std::vector<UnitStatus> status() const;
+  /// Each unit's status in name order, without copies (status() also fills the start times).
+  void for_each_status(const std::function<void(const UnitStatus&)>& fn) const;
   const UnitStatus* find(std::string_view name) const;
   /// The unit whose main (or launcher) process has this pid.
   const UnitStatus* find_by_pid(int pid) const;
@@ -279,8 +281,15 @@ class Supervisor {
   /// The version of `name` that applies now (latest non-fake apply-on <= now).
   const ProcessConfig* effective_config(std::string_view name) const;
 
-  bool dirty() const { return dirty_; }
-  void clear_dirty() { dirty_ = false; }
+  /// Whether the persisted state is behind: some units changed (dirty_units()), or the set of
+  /// units itself did (dirty_all(): a reload, a restore, a transient added or removed).
+  bool dirty() const { return dirty_all_ || !dirty_units_.empty(); }
+  bool dirty_all() const { return dirty_all_; }
+  const std::set<std::string, std::less<>>& dirty_units() const { return dirty_units_; }
+  void clear_dirty() {
+    dirty_all_ = false;
+    dirty_units_.clear();
+  }
 
  private:
   struct Unit;
@@ -326,6 +335,9 @@ class Supervisor {
   void set_state(Unit& u, State s, std::string reason, std::string sub = {});
   void arm(Unit& u, TimerSlot slot, MonoTime at);
   void disarm(Unit& u, TimerSlot slot);
+  /// Marks what the state file must record again: one unit, or everything.
+  void touch(const Unit& u);
+  void touch_all() { dirty_all_ = true; }
   void fire(Unit& u, TimerSlot slot);
 
   void begin_start(Unit& u);
@@ -358,7 +370,8 @@ class Supervisor {
   bool started_ = false;
   bool shutting_down_ = false;
   bool draining_ = false;
-  bool dirty_ = true;
+  bool dirty_all_ = true;
+  std::set<std::string, std::less<>> dirty_units_;
 };
 
 /// "exited with code 3", "killed by SIGKILL", "exited (status unknown: not our child)".

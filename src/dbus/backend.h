@@ -111,6 +111,10 @@ class Backend {
   virtual ~Backend() = default;
   virtual ManagerView manager() = 0;
   virtual std::vector<ProcessView> processes() = 0;
+  /// Every process's status, without building views: what listings need, in O(processes).
+  virtual void for_each_status(const std::function<void(const core::UnitStatus&)>& fn) {
+    for (const auto& v : processes()) fn(v.status);
+  }
   virtual std::optional<ProcessView> process(std::string_view name) = 0;
   virtual Usage usage(std::string_view name) = 0;
   /// Resolves `name` (a process, or an id with instances) or says why not.

@@ -233,12 +233,11 @@ ManagerObject::ListProcesses() {
     std::vector<sdbus::Struct<std::string, std::string, std::string, std::string, int32_t, uint32_t,
                               std::string, sdbus::ObjectPath>>
         out;
-    for (const auto& v : ctx_.backend().processes()) {
-      const auto& s = v.status;
+    ctx_.backend().for_each_status([&](const core::UnitStatus& s) {
       out.emplace_back(s.name, s.id, std::string(core::state_name(s.state)), s.sub_state,
                        s.pid > 0 ? s.pid : 0, s.restarts, s.health,
                        sdbus::ObjectPath(process_path(s.name)));
-    }
+    });
     return out;
   });
 }
@@ -249,9 +248,9 @@ sdbus::ObjectPath ManagerObject::GetProcess(const std::string& name) {
     if (ctx_.backend().process(name)) return sdbus::ObjectPath(process_path(name));
     // A valid name without an object of its own: an id with instances.
     std::vector<std::string> instances;
-    for (const auto& v : ctx_.backend().processes()) {
-      if (v.status.id == name) instances.push_back(v.status.name);
-    }
+    ctx_.backend().for_each_status([&](const core::UnitStatus& s) {
+      if (s.id == name) instances.push_back(s.name);
+    });
     if (instances.empty()) {
       throw sdbus::Error(kErrNoSuchProcess, fmt::format("no process named '{}'", name));
     }

@@ -60,10 +60,9 @@ class ServiceImpl final : public Service {
   bool start(std::string* error) {
     try {
       manager_ = std::make_unique<ManagerObject>(*conn_, ctx_);
-      for (const auto& v : ctx_.backend().processes()) {
-        const auto& name = v.status.name;
-        processes_.emplace(name, std::make_unique<ProcessObject>(*conn_, ctx_, name));
-      }
+      ctx_.backend().for_each_status([&](const core::UnitStatus& s) {
+        processes_.emplace(s.name, std::make_unique<ProcessObject>(*conn_, ctx_, s.name));
+      });
     } catch (const sdbus::Error& e) {
       *error = "cannot register the objects: " + sdbus_message(e);
       return false;

@@ -21,7 +21,7 @@ namespace {
 
 std::string errno_text(int err) { return std::strerror(err); }
 
-bool write_all(int fd, std::string_view data) {
+bool write_all_loop(int fd, std::string_view data) {
   while (!data.empty()) {
     ssize_t n = write(fd, data.data(), data.size());
     if (n < 0 && errno == EINTR) continue;
@@ -60,7 +60,8 @@ bool valid_key(std::string_view key) {
 
 }  // namespace
 
-bool write_file_atomic(const std::string& path, std::string_view content, std::string* error) {
+bool write_file_atomic(const std::string& path, std::string_view content, std::string* error,
+                       Durability durability) {
   std::size_t slash = path.rfind('/');
   if (path.empty() || slash == path.size() - 1) {
     *error = "\"" + path + "\": not a file path";
@@ -88,10 +89,11 @@ bool write_file_atomic(const std::string& path, std::string_view content, std::s
     unlink(tmp.c_str());
     return false;
   };
-  if (!write_all(fd.get(), content)) return fail(tmp + ": write");
-  if (fsync(fd.get()) != 0) return fail(tmp + ": fsync");
+  if (!write_all_loop(fd.get(), content)) return fail(tmp + ": write");
+  if (durability == Durability::Disk && fsync(fd.get()) != 0) return fail(tmp + ": fsync");
   if (close(fd.release()) != 0) return fail(tmp + ": close");
   if (rename(tmp.c_str(), path.c_str()) != 0) return fail(path + ": rename");
+  if (durability == Durability::Process) return true;
   // The rename itself is only durable once the directory is.
   unique_fd dir_fd(open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!dir_fd || fsync(dir_fd.get()) != 0) {
@@ -343,5 +345,7 @@ std::string escape_filename(std::string_view name) {
   }
   return out;
 }
+
+bool write_all(int fd, std::string_view data) { return write_all_loop(fd, data); }
 
 }  // namespace procman::os

@@ -17,7 +17,14 @@ namespace procman::os {
 /// Replaces `path` with `content` so readers see the old or the new file, never a mix,
 /// even across a crash: temp file (0600) in the same directory, fsync, rename, fsync
 /// the directory. The result has mode 0600.
-bool write_file_atomic(const std::string& path, std::string_view content, std::string* error);
+/// Durability::Process skips both fsyncs: the rename is still atomic for every reader and
+/// survives the writer's crash (the page cache is the kernel's), only not a power loss. For
+/// files that mean nothing after a reboot anyway, that saves a disk flush per write.
+enum class Durability { Disk, Process };
+/// write(2) until all of `data` is written (EINTR and short writes handled); false + errno.
+bool write_all(int fd, std::string_view data);
+bool write_file_atomic(const std::string& path, std::string_view content, std::string* error,
+                       Durability durability = Durability::Disk);
 
 /// The whole file; error "path: reason".
 std::optional<std::string> read_file(const std::string& path, std::string* error);

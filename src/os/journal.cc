@@ -153,7 +153,19 @@ std::uint64_t monotonic_usec() {
 }  // namespace
 
 bool journal_available(const std::string& run_dir) {
-  return is_socket(run_dir + "/socket") && is_socket(run_dir + "/stdout");
+  if (!is_socket(run_dir + "/stdout")) return false;
+  // A journald that died leaves its socket files behind; connecting to the datagram socket
+  // (which sends nothing) tells a live one from a stale file.
+  const std::string path = run_dir + "/socket";
+  sockaddr_un addr{};
+  if (path.size() >= sizeof(addr.sun_path)) return false;
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  const int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  const bool ok = ::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)) == 0;
+  ::close(fd);
+  return ok;
 }
 
 bool valid_journal_identifier(std::string_view identifier, std::string* error) {

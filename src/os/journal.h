@@ -25,8 +25,8 @@ inline constexpr std::string_view kJournalRunDir = "/run/systemd/journal";
 inline constexpr std::string_view kJournalStdoutSocket = "/run/systemd/journal/stdout";
 
 /// True when journald's two sockets (`socket` and `stdout` in `run_dir`) exist as
-/// sockets. Says nothing about whether journald still answers on them: a stale
-/// socket shows up as a connect() error later. `run_dir` is for tests.
+/// sockets and something receives on the datagram one (a journald that died leaves stale
+/// socket files). `run_dir` is for tests.
 bool journal_available(const std::string& run_dir = std::string(kJournalRunDir));
 
 /// Whether `identifier` can be a SYSLOG_IDENTIFIER sent in a stream header: 1-255

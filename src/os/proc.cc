@@ -133,4 +133,19 @@ std::vector<pid_t> process_group_members(pid_t pgid) {
   return out;
 }
 
+std::unordered_map<pid_t, std::vector<pid_t>> process_groups() {
+  std::unordered_map<pid_t, std::vector<pid_t>> out;
+  DIR* dir = opendir("/proc");
+  if (dir == nullptr) return out;
+  while (struct dirent* entry = readdir(dir)) {
+    pid_t pid = 0;
+    if (!parse_number(std::string_view(entry->d_name), &pid) || pid <= 0) continue;
+    std::optional<ProcStat> st = read_proc_stat(pid);
+    if (st && st->state != 'Z' && st->state != 'X') out[st->pgrp].push_back(pid);
+  }
+  closedir(dir);
+  for (auto& [pgid, members] : out) std::sort(members.begin(), members.end());
+  return out;
+}
+
 }  // namespace procman::os

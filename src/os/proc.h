@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 namespace procman::os {
@@ -50,5 +51,9 @@ std::optional<ProcessUsage> process_usage(pid_t pid);
 /// the whole group is gone: nothing is left to signal. Zombies are left out since they
 /// run nothing and whoever is their parent will reap them.
 std::vector<pid_t> process_group_members(pid_t pgid);
+
+/// Every live process group at once, pgid -> members (ascending): one pass over /proc for
+/// callers that need the members of many groups.
+std::unordered_map<pid_t, std::vector<pid_t>> process_groups();
 
 }  // namespace procman::os

@@ -177,6 +177,7 @@ bool Daemon::setup_state_dir(const std::string& uid) {
 int Daemon::run() {
   config_ = load_config(false);
   if (!config_) return kExitConfig;
+  index_config();
   if (!setup_state_dir(config_->uid)) return lock_ ? kExitFailure : kExitLocked;
   boot_id_ = os::boot_id().value_or("");
 
@@ -407,6 +408,26 @@ void Daemon::watch_clock_changes() {
 
 void Daemon::persist() {
   if (!sup_ || state_file_.empty()) return;
+  if (!sup_->dirty_all() && state_fd_ &&
+      state_appended_bytes_ < std::max<std::size_t>(64 * 1024, 2 * state_snapshot_bytes_)) {
+    std::string records;
+    bool all_found = true;
+    for (const auto& name : sup_->dirty_units()) {
+      const core::UnitStatus* u = sup_->find(name);
+      if (!u) {
+        all_found = false;
+        break;
+      }
+      records += core::serialize_unit_record(*u);
+    }
+    // One write(2) of whole lines on an O_APPEND fd: a crash leaves at most a torn last
+    // line, which the reader ignores.
+    if (all_found && os::write_all(state_fd_.get(), records)) {
+      state_appended_bytes_ += records.size();
+      sup_->clear_dirty();
+      return;
+    }
+  }
   core::PersistedState st;
   st.uid = config_->uid;
   st.config_path = opts_.config_path;
@@ -418,8 +439,17 @@ void Daemon::persist() {
   for (const auto& id : sup_->transient_ids())
     if (auto it = transients_.find(id); it != transients_.end()) st.transients.push_back(it->second);
   std::string error;
-  if (!os::write_file_atomic(state_file_, core::serialize_state(st), &error))
+  const std::string text = core::serialize_state(st);
+  // No fsync: the state only matters to a procmand started again on this boot (boot_id), and
+  // a crash of procmand does not lose what the kernel already has.
+  state_fd_.reset();
+  if (!os::write_file_atomic(state_file_, text, &error, os::Durability::Process)) {
     console_.warning(fmt::format("cannot save state to {}: {}", state_file_, error));
+  } else {
+    state_snapshot_bytes_ = text.size();
+    state_appended_bytes_ = 0;
+    state_fd_.reset(::open(state_file_.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW));
+  }
   sup_->clear_dirty();
 }
 

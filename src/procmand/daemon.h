@@ -6,10 +6,13 @@
 // served from (daemon_api.cc).
 #pragma once
 
+#include <chrono>
 #include <map>
 #include <memory>
 #include <optional>
 #include <string>
+#include <unordered_map>
+#include <vector>
 
 #include "core/config.h"
 #include "core/operation.h"
@@ -87,6 +90,7 @@ class Daemon final : public core::Effects, public core::Clock, public dbus::Back
   // dbus::Backend (daemon_api.cc): also what the FIFO and the controller use.
   dbus::ManagerView manager() override;
   std::vector<dbus::ProcessView> processes() override;
+  void for_each_status(const std::function<void(const core::UnitStatus&)>& fn) override;
   std::optional<dbus::ProcessView> process(std::string_view name) override;
   dbus::Usage usage(std::string_view name) override;
   std::optional<dbus::Error> check_name(std::string_view name) override;
@@ -215,8 +219,18 @@ class Daemon final : public core::Effects, public core::Clock, public dbus::Back
   os::EventLoop loop_;
   std::unique_ptr<core::Supervisor> sup_;
   std::optional<core::Config> config_;
+  /// The apply-on times of every version of each id in config_ (views look up the next one).
+  std::map<std::string, std::vector<core::LocalDateTime>, std::less<>> apply_on_by_id_;
+  void index_config();
+  /// Process groups from one /proc pass, reused by usage() for a second.
+  std::unordered_map<pid_t, std::vector<pid_t>> groups_;
+  std::optional<std::chrono::steady_clock::time_point> groups_at_;
   std::string config_dir_;
   std::string state_dir_, io_dir_, pid_dir_, state_file_;
+  /// The state file as last written: its snapshot's size and what was appended since (the
+  /// appends go through state_fd_, opened O_APPEND on the file the snapshot's rename made).
+  std::size_t state_snapshot_bytes_ = 0, state_appended_bytes_ = 0;
+  os::unique_fd state_fd_;
   std::optional<os::FileLock> lock_;
   std::string boot_id_;
   std::map<std::string, std::string> base_env_;

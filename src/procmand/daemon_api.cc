@@ -2,6 +2,7 @@
 // FIFO and the controller (which speak the same JSON line protocol), event
 // hooks, and the completion of operations that reply when they are done.
 // Every entry point here runs on the event loop, like everything else.
+#include <algorithm>
 #include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
@@ -344,6 +345,13 @@ dbus::ManagerView Daemon::manager() {
   return m;
 }
 
+void Daemon::index_config() {
+  apply_on_by_id_.clear();
+  if (!config_) return;
+  for (const auto& p : config_->processes)
+    if (p.apply_on) apply_on_by_id_[p.id].push_back(*p.apply_on);
+}
+
 dbus::ProcessView Daemon::view_of(const core::UnitStatus& u) const {
   dbus::ProcessView v;
   v.status = u;
@@ -369,9 +377,9 @@ dbus::ProcessView Daemon::view_of(const core::UnitStatus& u) const {
   };
   if (cfg->schedule) consider(core::schedule_next_change(*cfg->schedule, now));
   if (cfg->cron) consider(core::cron_next(*cfg->cron, now));
-  if (config_)
-    for (const auto& p : config_->processes)
-      if (p.id == u.id && p.apply_on && *p.apply_on > now) consider(p.apply_on);
+  if (auto it = apply_on_by_id_.find(u.id); it != apply_on_by_id_.end())
+    for (const auto& t : it->second)
+      if (t > now) consider(t);
   if (next) v.next_change = core::format_local_datetime(*next);
   v.effective_json = core::process_json(*cfg).dump();
   v.meta = cfg->meta;
@@ -382,6 +390,10 @@ std::vector<dbus::ProcessView> Daemon::processes() {
   std::vector<dbus::ProcessView> out;
   for (const auto& u : sup_->status()) out.push_back(view_of(u));
   return out;
+}
+
+void Daemon::for_each_status(const std::function<void(const core::UnitStatus&)>& fn) {
+  sup_->for_each_status(fn);
 }
 
 std::optional<dbus::ProcessView> Daemon::process(std::string_view name) {
@@ -408,8 +420,19 @@ dbus::Usage Daemon::usage(std::string_view name) {
     if (cpu) return out;
   }
   if (u->pgid <= 0) return out;
-  // The whole tree of the process: every live member of its group.
-  for (pid_t pid : os::process_group_members(u->pgid)) {
+  // The whole tree of the process: every live member of its group. Finding the members
+  // takes a pass over /proc, so one pass serves every call for a second (a status of all
+  // asks for each process in turn); the main process itself is always counted, fresh.
+  const auto now = std::chrono::steady_clock::now();
+  if (!groups_at_ || now - *groups_at_ > std::chrono::seconds(1)) {
+    groups_ = os::process_groups();
+    groups_at_ = now;
+  }
+  std::vector<pid_t> members;
+  if (auto it = groups_.find(u->pgid); it != groups_.end()) members = it->second;
+  if (u->pid > 0 && std::find(members.begin(), members.end(), u->pid) == members.end())
+    members.push_back(u->pid);
+  for (pid_t pid : members) {
     if (auto pu = os::process_usage(pid)) {
       out.cpu_nsec += pu->cpu_usec * 1000;
       out.memory_bytes += pu->rss_bytes;
@@ -648,6 +671,7 @@ std::variant<dbus::ReloadResult, dbus::Error> Daemon::reload() {
   }
   const bool had_controller = config_->controller.has_value();
   config_ = std::move(cfg);
+  index_config();
   core::ReloadSummary s = sup_->apply_config(*config_);
   if (!had_controller && config_->controller)
     console_.warning("reload: a [controller] was added; it starts with the next procmand start");

@@ -122,5 +122,94 @@ TEST(Persist, RejectsGarbageWithAReason) {
   EXPECT_EQ(error, "unsupported state file version 9");
 }
 
+PersistedState two_units() {
+  PersistedState s;
+  s.uid = "u";
+  for (const char* name : {"web", "db"}) {
+    UnitStatus u;
+    u.name = name;
+    u.id = name;
+    u.state = State::Running;
+    u.pid = 100;
+    s.units.push_back(u);
+  }
+  return s;
+}
+
+TEST(Persist, TheSnapshotIsOneLine) {
+  const std::string text = serialize_state(two_units());
+  ASSERT_FALSE(text.empty());
+  EXPECT_EQ(text.find('\n'), text.size() - 1);
+}
+
+TEST(Persist, RecordsAfterTheSnapshotReplaceOrAddUnitsInOrder) {
+  PersistedState s = two_units();
+  UnitStatus web = s.units[0];
+  std::string text = serialize_state(s);
+  web.pid = 200;
+  web.restarts = 1;
+  text += serialize_unit_record(web);
+  web.pid = 300;
+  web.restarts = 2;
+  text += serialize_unit_record(web);
+  UnitStatus added;
+  added.name = "cache";
+  added.id = "cache";
+  added.state = State::Starting;
+  text += serialize_unit_record(added);
+
+  std::string error;
+  auto back = parse_persisted_state(text, &error);
+  ASSERT_TRUE(back) << error;
+  ASSERT_EQ(back->units.size(), 3u);
+  EXPECT_EQ(back->units[0].name, "web");
+  EXPECT_EQ(back->units[0].pid, 300);  // the last record wins
+  EXPECT_EQ(back->units[0].restarts, 2u);
+  EXPECT_EQ(back->units[1].name, "db");
+  EXPECT_EQ(back->units[1].pid, 100);  // untouched
+  EXPECT_EQ(back->units[2].name, "cache");
+  EXPECT_EQ(back->units[2].state, State::Starting);
+}
+
+TEST(Persist, ARecordCutShortByACrashIsIgnored) {
+  PersistedState s = two_units();
+  UnitStatus web = s.units[0];
+  std::string text = serialize_state(s);
+  web.pid = 200;
+  text += serialize_unit_record(web);
+  web.pid = 300;
+  const std::string torn = serialize_unit_record(web);
+  text += torn.substr(0, torn.size() / 2);
+
+  std::string error;
+  auto back = parse_persisted_state(text, &error);
+  ASSERT_TRUE(back) << error;
+  EXPECT_EQ(back->units[0].pid, 200);
+}
+
+TEST(Persist, AMalformedCompleteRecordIsAnErrorNamingIt) {
+  std::string text = serialize_state(two_units());
+  text += serialize_unit_record(two_units().units[0]);
+  text += "{\"unit\": oops}\n";
+  std::string error;
+  EXPECT_FALSE(parse_persisted_state(text, &error));
+  EXPECT_NE(error.find("malformed record 2 of the state file"), std::string::npos) << error;
+  text = serialize_state(two_units()) + "[1, 2]\n";
+  EXPECT_FALSE(parse_persisted_state(text, &error));
+  EXPECT_EQ(error, "record 1 of the state file is not a unit record");
+}
+
+TEST(Persist, ASnapshotOverSeveralLinesFromAnOlderVersionStillParses) {
+  std::string error;
+  auto back = parse_persisted_state(
+      "{\n \"version\": 1,\n \"uid\": \"u\",\n \"units\": [\n  {\"name\": \"web\", \"id\": "
+      "\"web\", "
+      "\"state\": \"running\", \"pid\": 7}\n ]\n}\n",
+      &error);
+  ASSERT_TRUE(back) << error;
+  ASSERT_EQ(back->units.size(), 1u);
+  EXPECT_EQ(back->units[0].pid, 7);
+}
+
 }  // namespace
 }  // namespace procman::core

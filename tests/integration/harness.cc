@@ -249,19 +249,42 @@ void kill_marked(const std::string& marker) {
   for (pid_t p : pids_with_env(marker)) kill(p, SIGKILL);
 }
 
-std::optional<std::map<std::string, UnitSnapshot>> read_state(const std::string& state_dir) {
+std::optional<std::map<std::string, std::string>> read_state_units(const std::string& state_dir) {
   std::ifstream f(state_dir + "/state.json");
   if (!f) return std::nullopt;
   try {
-    nlohmann::json j = nlohmann::json::parse(f);
-    std::map<std::string, UnitSnapshot> out;
-    for (const auto& u : j.at("units"))
-      out[u.at("name").get<std::string>()] = UnitSnapshot{
-          u.at("state").get<std::string>(), u.value("pid", -1), u.value("restarts", 0U)};
+    std::map<std::string, std::string> out;
+    std::string line;
+    bool snapshot = true;
+    while (std::getline(f, line)) {
+      if (f.eof()) break;  // no newline: a write in progress
+      if (line.empty()) continue;
+      const nlohmann::json j = nlohmann::json::parse(line);
+      if (snapshot) {
+        for (const auto& u : j.at("units")) out[u.at("name").get<std::string>()] = u.dump();
+        snapshot = false;
+      } else {
+        const auto& u = j.at("unit");
+        out[u.at("name").get<std::string>()] = u.dump();
+      }
+    }
+    if (snapshot) return std::nullopt;
     return out;
   } catch (...) {
     return std::nullopt;
   }
+}
+
+std::optional<std::map<std::string, UnitSnapshot>> read_state(const std::string& state_dir) {
+  auto units = read_state_units(state_dir);
+  if (!units) return std::nullopt;
+  std::map<std::string, UnitSnapshot> out;
+  for (const auto& [name, text] : *units) {
+    const nlohmann::json u = nlohmann::json::parse(text);
+    out[name] =
+        UnitSnapshot{u.at("state").get<std::string>(), u.value("pid", -1), u.value("restarts", 0U)};
+  }
+  return out;
 }
 
 }  // namespace procman::test

@@ -97,5 +97,9 @@ struct UnitSnapshot {
   unsigned restarts = 0;
 };
 std::optional<std::map<std::string, UnitSnapshot>> read_state(const std::string& state_dir);
+/// Each unit's entry in state_dir/state.json as JSON text, the records appended after the
+/// snapshot applied (procmand's own reader is core::parse_persisted_state; this one keeps
+/// every field, for tests that look at fields the reader has no use for).
+std::optional<std::map<std::string, std::string>> read_state_units(const std::string& state_dir);
 
 }  // namespace procman::test

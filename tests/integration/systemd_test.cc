@@ -337,15 +337,10 @@ class SystemdContract : public DaemonFixture {
   /// The unit's whole entry in state.json (state, sub_state, result,
   /// failure_reason, restarts, ...); null when there is none.
   nlohmann::json raw(const std::string& name) const {
-    std::ifstream f(state_ + "/state.json");
-    if (!f) return nullptr;
-    try {
-      const nlohmann::json j = nlohmann::json::parse(f);
-      for (const auto& u : j.at("units"))
-        if (u.at("name") == name) return u;
-    } catch (...) {
-    }
-    return nullptr;
+    auto units = read_state_units(state_);
+    if (!units) return nullptr;
+    auto it = units->find(name);
+    return it == units->end() ? nullptr : nlohmann::json::parse(it->second);
   }
 
   /// Waits for state.json to show `name` in `state` with sub-state `sub`.
