@@ -89,19 +89,25 @@ UnitStatus unit_from_json(const json& j) {
 }  // namespace
 
 std::string serialize_state(const PersistedState& s) {
-  json units = json::array();
-  for (const auto& u : s.units) units.push_back(unit_to_json(u));
+  // One unit's DOM at a time: the peak is the output text, not a DOM of every unit (which
+  // malloc would keep around after the snapshot).
   json transients = json::array();
   for (const auto& t : s.transients) transients.push_back(transient_to_json(t));
-  json j{{"version", s.version},
-         {"uid", s.uid},
-         {"config_path", s.config_path},
-         {"boot_id", s.boot_id},
-         {"daemon_pid", s.daemon_pid},
-         {"written_usec", s.written_usec},
-         {"units", units},
-         {"transients", transients}};
-  return j.dump() + "\n";
+  const json head{{"version", s.version},         {"uid", s.uid},
+                  {"config_path", s.config_path}, {"boot_id", s.boot_id},
+                  {"daemon_pid", s.daemon_pid},   {"written_usec", s.written_usec},
+                  {"transients", transients}};
+  std::string out = head.dump();
+  out.pop_back();  // the closing '}'
+  out += ",\"units\":[";
+  bool first = true;
+  for (const auto& u : s.units) {
+    if (!first) out += ',';
+    first = false;
+    out += unit_to_json(u).dump();
+  }
+  out += "]}\n";
+  return out;
 }
 
 std::string serialize_unit_record(const UnitStatus& u) {

@@ -33,7 +33,9 @@ Duration backoff_delay(const Backoff& b, unsigned consecutive) {
 }
 
 void StartLimiter::prune(const StartLimit& limit, MonoTime now) {
-  while (!starts_.empty() && now - starts_.front() >= limit.interval) starts_.pop_front();
+  std::size_t k = 0;
+  while (k < starts_.size() && now - starts_[k] >= limit.interval) ++k;
+  starts_.erase(starts_.begin(), starts_.begin() + static_cast<std::ptrdiff_t>(k));
 }
 
 bool StartLimiter::allow(const StartLimit& limit, MonoTime now) {

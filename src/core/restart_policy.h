@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <deque>
+#include <vector>
 #include <optional>
 
 #include "core/config.h"
@@ -38,12 +39,12 @@ class StartLimiter {
   void record(MonoTime now) { starts_.push_back(now); }
   std::optional<MonoTime> retry_at(const StartLimit& limit) const;
   void reset() { starts_.clear(); }
-  const std::deque<MonoTime>& starts() const { return starts_; }
-  void restore(std::deque<MonoTime> starts) { starts_ = std::move(starts); }
+  const std::vector<MonoTime>& starts() const { return starts_; }
+  void restore(std::vector<MonoTime> starts) { starts_ = std::move(starts); }
 
  private:
   void prune(const StartLimit& limit, MonoTime now);
-  std::deque<MonoTime> starts_;
+  std::vector<MonoTime> starts_;
 };
 
 }  // namespace procman::core

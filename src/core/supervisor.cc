@@ -141,8 +141,28 @@ Supervisor::~Supervisor() = default;
 // ---------------------------------------------------------------- config
 
 ReloadSummary Supervisor::apply_config(const Config& cfg) {
+  return apply_config(std::make_shared<const Config>(cfg));
+}
+
+std::shared_ptr<const ProcessConfig> Supervisor::share(const ProcessConfig* p) const {
+  if (p->transient)
+    if (auto it = transients_.find(p->id); it != transients_.end() && it->second.get() == p)
+      return it->second;
+  if (config_ && !config_->processes.empty()) {
+    std::less<const ProcessConfig*> lt;
+    const ProcessConfig* b = config_->processes.data();
+    if (!lt(p, b) && lt(p, b + config_->processes.size()))
+      return std::shared_ptr<const ProcessConfig>(config_, p);
+  }
+  return std::make_shared<const ProcessConfig>(*p);
+}
+
+ReloadSummary Supervisor::apply_config(std::shared_ptr<const Config> cfg) {
   ReloadSummary summary;
-  auto fresh = std::make_unique<Config>(cfg);
+  std::shared_ptr<const Config> fresh = std::move(cfg);
+  // A reload: what runs keeps its own copy, so the old config can go.
+  for (auto& [name, u] : units_)
+    if (u->running) u->running = std::make_shared<const ProcessConfig>(*u->running);
   std::map<std::string, std::vector<const ProcessConfig*>, std::less<>> versions;
   // Transients are not in the file and survive reloads. The daemon refuses a file that
   // reuses a transient's id; should one get here anyway, the running transient wins.
@@ -201,6 +221,7 @@ ReloadSummary Supervisor::apply_config(const Config& cfg) {
   }
 
   versions_ = std::move(versions);
+  note_time_rules();
   config_ = std::move(fresh);
   rebuild_graph();
   // Forget removed units that have nothing running; the rest stop first.
@@ -312,7 +333,7 @@ void Supervisor::restore(const std::vector<RestoredUnit>& restored) {
     st.result = r.status.result;
     st.last_tick = r.status.last_tick;
     st.ticks_skipped = r.status.ticks_skipped;
-    std::deque<MonoTime> starts;
+    std::vector<MonoTime> starts;
     for (int64_t us : r.status.start_limit_mono_usec) starts.push_back(from_mono_usec(us));
     u->limiter.restore(std::move(starts));
 
@@ -320,10 +341,10 @@ void Supervisor::restore(const std::vector<RestoredUnit>& restored) {
     if (auto vit = versions_.find(st.id); vit != versions_.end()) {
       for (const auto* v : vit->second)
         if (!v->fake && v->apply_on == r.status.apply_on)
-          u->running = std::make_shared<ProcessConfig>(*v);
+          u->running = share(v);
       if (!u->running)
         if (const ProcessConfig* eff = effective(*u))
-          u->running = std::make_shared<ProcessConfig>(*eff);
+          u->running = share(eff);
     }
     if (!u->running) {
       ProcessConfig defaults;  // only to stop it: the default stop signal and timeout apply
@@ -603,7 +624,15 @@ void Supervisor::on_time_change() {
   drain();
 }
 
+void Supervisor::note_time_rules() {
+  time_rules_ = false;
+  for (const auto& [id, versions] : versions_)
+    for (const ProcessConfig* v : versions)
+      if (v->apply_on || v->schedule || v->cron) time_rules_ = true;
+}
+
 std::optional<LocalDateTime> Supervisor::next_time_change() const {
+  if (!time_rules_) return std::nullopt;
   const LocalDateTime now = clock_.local();
   std::optional<LocalDateTime> best;
   auto consider = [&](const std::optional<LocalDateTime>& t) {
@@ -863,7 +892,7 @@ void Supervisor::begin_start(Unit& u) {
   const bool restarting = u.from_backoff;
   u.from_backoff = false;
   if (!u.limiter.allow(eff->start_limit, now)) {
-    u.running = std::make_shared<ProcessConfig>(*eff);
+    u.running = share(eff);
     if (auto at = u.limiter.retry_at(eff->start_limit)) arm(u, kStateTimer, *at);
     set_state(u, State::StartLimitHit,
               fmt::format("started {} times within {}; waiting before the next start",
@@ -872,7 +901,7 @@ void Supervisor::begin_start(Unit& u) {
   }
   u.limiter.record(now);
   if (restarting) ++u.st.restarts;
-  u.running = std::make_shared<ProcessConfig>(*eff);
+  u.running = share(eff);
   u.st.apply_on = eff->apply_on;
   u.st.one_shot = eff->one_shot;
   u.st.restart_pending = false;
@@ -1013,7 +1042,7 @@ void Supervisor::probe_dependencies(Unit& u) {
   if (u.probing_since == MonoTime{}) {
     // A new wait: probe what applies now, and time it from now.
     u.probing_since = now;
-    u.running = std::make_shared<ProcessConfig>(*eff);
+    u.running = share(eff);
   }
   std::optional<Duration> next;
   for (std::size_t i = 0; i < deps.size(); ++i) {
@@ -1673,8 +1702,9 @@ std::string Supervisor::add_transient(ProcessConfig cfg) {
   if (shutting_down_) return "procmand is shutting down";
   if (std::string err = check_transient(cfg); !err.empty()) return err;
   const std::string id = cfg.id;
-  auto owned = std::make_unique<ProcessConfig>(std::move(cfg));
+  auto owned = std::make_shared<const ProcessConfig>(std::move(cfg));
   versions_[id] = {owned.get()};
+  note_time_rules();
   transients_.emplace(id, std::move(owned));
   Unit& u = create_unit(id, 0, 1);
   rebuild_graph();

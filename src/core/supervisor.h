@@ -205,6 +205,8 @@ class Supervisor {
 
   /// Sets the config. The first call creates the units; later calls are reloads.
   ReloadSummary apply_config(const Config& cfg);
+  /// Same, sharing `cfg`: units point into it instead of copying their version.
+  ReloadSummary apply_config(std::shared_ptr<const Config> cfg);
   /// Takes over what a previous procmand left (call after the first apply_config, before start).
   void restore(const std::vector<RestoredUnit>& units);
   /// Begins supervising: queues every unit for reconcile.
@@ -304,6 +306,8 @@ class Supervisor {
   };
 
   Unit* find_unit(std::string_view name) const;
+  /// An owner of *p without copying it (aliasing config_ or a transient's pointer).
+  std::shared_ptr<const ProcessConfig> share(const ProcessConfig* p) const;
   /// The units `name` stands for, or "no process named 'x'" with a suggestion.
   std::string resolve_units(std::string_view name, std::vector<Unit*>& out) const;
   Unit& create_unit(const std::string& id, unsigned instance, unsigned instances);
@@ -360,13 +364,17 @@ class Supervisor {
   const Clock& clock_;
   std::map<std::string, std::unique_ptr<Unit>, std::less<>> units_;
   std::map<std::string, std::vector<const ProcessConfig*>, std::less<>> versions_;  ///< by id
+  /// Whether any version has an apply-on, a schedule or a cron: without one, no time of day
+  /// changes anything, and next_time_change() need not look at every unit after each event.
+  bool time_rules_ = false;
+  void note_time_rules();
   std::map<std::string, std::vector<Unit*>, std::less<>> instances_;                ///< by id
   std::map<std::string, std::vector<Unit*>, std::less<>> dependents_;  ///< by id depended on
   std::map<int, Unit*> by_pid_;
   std::set<std::tuple<MonoTime, Unit*, int>> timers_;
   std::vector<Unit*> queue_;
-  std::unique_ptr<Config> config_;
-  std::map<std::string, std::unique_ptr<ProcessConfig>, std::less<>> transients_;  ///< by id
+  std::shared_ptr<const Config> config_;
+  std::map<std::string, std::shared_ptr<const ProcessConfig>, std::less<>> transients_;  ///< by id
   bool started_ = false;
   bool shutting_down_ = false;
   bool draining_ = false;

@@ -165,36 +165,39 @@ LineRing::LineRing(std::size_t capacity_lines, std::size_t max_bytes)
 void LineRing::push(std::string_view line, bool is_stderr, uint64_t realtime_usec) {
   if (capacity_lines_ == 0) return;
   if (line.size() > max_bytes_) line = line.substr(0, max_bytes_);
-  entries_.push_back(Entry{std::string(line), is_stderr, realtime_usec, next_seq_++});
+  if (!entries_) entries_ = std::make_unique<std::deque<Entry>>();
+  entries_->push_back(Entry{std::string(line), is_stderr, realtime_usec, next_seq_++});
   bytes_ += line.size();
-  while (entries_.size() > capacity_lines_ || bytes_ > max_bytes_) {
-    bytes_ -= entries_.front().line.size();
-    entries_.pop_front();
+  while (entries_->size() > capacity_lines_ || bytes_ > max_bytes_) {
+    bytes_ -= entries_->front().line.size();
+    entries_->pop_front();
   }
 }
 
 std::vector<LineRing::Entry> LineRing::last(std::size_t n) const {
-  n = std::min(n, entries_.size());
-  return std::vector<Entry>(entries_.end() - static_cast<std::ptrdiff_t>(n), entries_.end());
+  if (!entries_) return {};
+  n = std::min(n, entries_->size());
+  return std::vector<Entry>(entries_->end() - static_cast<std::ptrdiff_t>(n), entries_->end());
 }
 
 std::vector<LineRing::Entry> LineRing::since(uint64_t after, std::size_t max) const {
   // Sequence numbers are consecutive within the ring, so the first wanted
   // entry's position is computed, not searched for.
   std::vector<Entry> out;
-  if (entries_.empty()) return out;
-  uint64_t first = entries_.front().seq;
+  if (!entries_ || entries_->empty()) return out;
+  const auto& entries = *entries_;
+  uint64_t first = entries.front().seq;
   std::size_t skip = after < first ? 0 : static_cast<std::size_t>(after - first + 1);
-  if (skip >= entries_.size()) return out;
-  auto begin = entries_.begin() + static_cast<std::ptrdiff_t>(skip);
-  std::size_t n = static_cast<std::size_t>(entries_.end() - begin);
+  if (skip >= entries.size()) return out;
+  auto begin = entries.begin() + static_cast<std::ptrdiff_t>(skip);
+  std::size_t n = static_cast<std::size_t>(entries.end() - begin);
   if (max != 0 && n > max) n = max;
   out.assign(begin, begin + static_cast<std::ptrdiff_t>(n));
   return out;
 }
 
 void LineRing::clear() {
-  entries_.clear();
+  entries_.reset();
   bytes_ = 0;
 }
 

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -96,7 +97,7 @@ class LineRing {
   /// Lines with seq > after, oldest first, at most `max` (0 = no limit).
   std::vector<Entry> since(uint64_t after, std::size_t max) const;
 
-  std::size_t size() const { return entries_.size(); }
+  std::size_t size() const { return entries_ ? entries_->size() : 0; }
   std::size_t bytes() const { return bytes_; }
   void clear();
 
@@ -104,7 +105,8 @@ class LineRing {
   std::size_t capacity_lines_;
   std::size_t max_bytes_;
   std::size_t bytes_ = 0;
-  std::deque<Entry> entries_;
+  /// Allocated on the first line: an empty std::deque already costs ~570 bytes.
+  std::unique_ptr<std::deque<Entry>> entries_;
   uint64_t next_seq_ = 1;
 };
 

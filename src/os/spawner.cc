@@ -466,7 +466,9 @@ void close_other_fds(int first, int keep) {
   child_fail(efd, Stage::kExec, saw_eacces ? EACCES : ENOENT);
 }
 
+#if !defined(__SANITIZE_ADDRESS__)
 int child_entry(void* plan) { run_child(*static_cast<ChildPlan*>(plan)); }
+#endif
 
 /// Starts run_child(plan) in a new process; returns its pid (in the parent only), or -1.
 pid_t start_child(ChildPlan& plan) {

@@ -18,6 +18,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <limits>
+#include <malloc.h>
 
 #include "core/command_line.h"
 #include "core/config_parser.h"
@@ -175,7 +176,7 @@ bool Daemon::setup_state_dir(const std::string& uid) {
 }
 
 int Daemon::run() {
-  config_ = load_config(false);
+  if (auto c = load_config(false)) config_ = std::make_shared<const core::Config>(std::move(*c));
   if (!config_) return kExitConfig;
   index_config();
   if (!setup_state_dir(config_->uid)) return lock_ ? kExitFailure : kExitLocked;
@@ -226,7 +227,7 @@ int Daemon::run() {
   up_.enable_watchdog(loop_.get());
 
   sup_ = std::make_unique<core::Supervisor>(*this, *this);
-  sup_->apply_config(*config_);
+  sup_->apply_config(config_);
   for (const auto& u : sup_->status()) console_.reserve(u.name);
   restore_state();
   if (!open_front_doors()) return kExitFailure;
@@ -448,6 +449,9 @@ void Daemon::persist() {
   } else {
     state_snapshot_bytes_ = text.size();
     state_appended_bytes_ = 0;
+    // Building the snapshot is procmand's memory peak; give what it freed back to the system
+    // instead of keeping it for a peak that comes again only at the next snapshot.
+    malloc_trim(0);
     state_fd_.reset(::open(state_file_.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW));
   }
   sup_->clear_dirty();

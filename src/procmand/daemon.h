@@ -218,7 +218,7 @@ class Daemon final : public core::Effects, public core::Clock, public dbus::Back
   Upward up_;
   os::EventLoop loop_;
   std::unique_ptr<core::Supervisor> sup_;
-  std::optional<core::Config> config_;
+  std::shared_ptr<const core::Config> config_;
   /// The apply-on times of every version of each id in config_ (views look up the next one).
   std::map<std::string, std::vector<core::LocalDateTime>, std::less<>> apply_on_by_id_;
   void index_config();

@@ -319,7 +319,7 @@ std::string Daemon::status_text() const {
       core::State::Pending,  core::State::Backoff,  core::State::Failed,  core::State::StartLimitHit,
       core::State::Stopping, core::State::Stopped,  core::State::ExitedOk};
   std::map<core::State, unsigned> n;
-  for (const auto& u : sup_->status()) ++n[u.state];
+  sup_->for_each_status([&](const core::UnitStatus& u) { ++n[u.state]; });
   std::string out;
   for (core::State s : kOrder) {
     if (!n[s]) continue;
@@ -338,10 +338,12 @@ dbus::ManagerView Daemon::manager() {
   m.state_dir = state_dir_;
   m.state = daemon_state_;
   m.status_text = status_text();
-  for (const auto& u : sup_->status()) {
+  std::map<core::State, uint32_t> counts;
+  sup_->for_each_status([&](const core::UnitStatus& u) {
     ++m.process_count;
-    ++m.counts[std::string(core::state_name(u.state))];
-  }
+    ++counts[u.state];
+  });
+  for (const auto& [state, count] : counts) m.counts[std::string(core::state_name(state))] = count;
   return m;
 }
 
@@ -670,9 +672,9 @@ std::variant<dbus::ReloadResult, dbus::Error> Daemon::reload() {
     }
   }
   const bool had_controller = config_->controller.has_value();
-  config_ = std::move(cfg);
+  config_ = std::make_shared<const core::Config>(std::move(*cfg));
   index_config();
-  core::ReloadSummary s = sup_->apply_config(*config_);
+  core::ReloadSummary s = sup_->apply_config(config_);
   if (!had_controller && config_->controller)
     console_.warning("reload: a [controller] was added; it starts with the next procmand start");
   auto join = [](const std::vector<std::string>& v) {

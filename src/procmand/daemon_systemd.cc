@@ -49,9 +49,17 @@ std::string Daemon::unit_of_sender(pid_t pid) const {
   for (int depth = 0; depth < 64 && p > 1; ++depth) {
     auto st = os::read_proc_stat(p);
     if (!st) return {};
-    if (depth == 0)
-      for (const auto& u : sup_->status())
-        if (u.pgid > 1 && u.pgid == st->pgrp && core::is_active(u.state)) return u.name;
+    if (depth == 0) {
+      // The group leader is the unit's main process as long as it lives; else look further.
+      if (const core::UnitStatus* u = sup_->find_by_pid(st->pgrp))
+        if (u->pgid == st->pgrp && core::is_active(u->state)) return u->name;
+      std::string owner;
+      sup_->for_each_status([&](const core::UnitStatus& u) {
+        if (owner.empty() && u.pgid > 1 && u.pgid == st->pgrp && core::is_active(u.state))
+          owner = u.name;
+      });
+      if (!owner.empty()) return owner;
+    }
     if (const core::UnitStatus* u = sup_->find_by_pid(st->ppid)) return u->name;
     p = st->ppid;
   }

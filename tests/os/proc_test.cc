@@ -118,8 +118,13 @@ TEST(Proc, ReadsAProcessWhoseCommHasSpacesAndParentheses) {
   req.argv = {exe.string(), "1000"};
   SpawnResult r = spawn(req);
   ASSERT_EQ(r.error, "");
+  // The kernel renames the task a moment after it closed the close-on-exec descriptors
+  // (which is when spawn() learns the exec succeeded), so wait for the new name.
   std::string comm;
-  std::getline(std::ifstream("/proc/" + std::to_string(r.pid) + "/comm"), comm);
+  for (int i = 0; i < 5000 && comm != "a) (b"; ++i) {
+    if (i > 0) usleep(1000);
+    std::getline(std::ifstream("/proc/" + std::to_string(r.pid) + "/comm"), comm);
+  }
   std::optional<ProcStat> st = read_proc_stat(r.pid);
   std::optional<uint64_t> start = process_start_time(r.pid);
   std::vector<pid_t> members = process_group_members(r.pid);
