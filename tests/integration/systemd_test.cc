@@ -50,10 +50,21 @@ namespace {
 
 /// The environment a process was started with (/proc/PID/environ), KEY -> value.
 std::map<std::string, std::string> environ_of(pid_t pid) {
-  std::ifstream f("/proc/" + std::to_string(pid) + "/environ", std::ios::binary);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  const std::string all = ss.str();
+  // A process reported running has exec'd, but the kernel may still be finishing the exec
+  // (it refuses /proc/PID/environ until then): retry an empty read, within bounds.
+  std::string all;
+  for (int i = 0; i < 5000 && all.empty(); ++i) {
+    if (i > 0) usleep(1000);
+    const std::string dir = "/proc/" + std::to_string(pid);
+    std::ifstream f(dir + "/environ", std::ios::binary);
+    if (!f) {
+      if (::access(dir.c_str(), F_OK) != 0) break;  // gone
+      continue;
+    }
+    std::stringstream ss;
+    ss << f.rdbuf();
+    all = ss.str();
+  }
   std::map<std::string, std::string> out;
   std::size_t pos = 0;
   while (pos < all.size()) {
