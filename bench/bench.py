@@ -31,7 +31,9 @@ from typing import Callable, Optional
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from benchlib import BenchError, Ctx, Peer, Reports, kill_session, log, parse_bytes  # noqa: E402
+from benchlib import (  # noqa: E402
+    BenchError, Ctx, Peer, Reports, alive, kill_session, log, parse_bytes, proc_comm, proc_stat,
+)
 
 ALL_PEERS = ["floor", "procman", "supervisord", "s6", "runit", "pm2", "systemd"]
 ALL_WORKLOADS = ["cold", "idle", "api", "restart", "stop", "storm", "logs"]
@@ -45,13 +47,9 @@ def cpu_seconds(pids: list[int]) -> float:
     """utime + stime of the given processes (all their threads), in seconds."""
     total = 0
     for pid in pids:
-        try:
-            with open(f"/proc/{pid}/stat", "rb") as f:
-                st = f.read().decode(errors="replace")
-        except OSError:
-            continue
-        fields = st[st.rfind(")") + 2:].split()
-        total += int(fields[11]) + int(fields[12])
+        fields = proc_stat(pid)
+        if fields:
+            total += int(fields[11]) + int(fields[12])
     return total / CLK_TCK
 
 
@@ -88,15 +86,6 @@ def memory_kib(pids: list[int]) -> tuple[int, int]:
         except OSError:
             pass
     return rss, pss
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            st = f.read().decode(errors="replace")
-    except OSError:
-        return False
-    return st[st.rfind(")") + 2] != "Z"
 
 
 def stats(lat: list[float]) -> dict:
@@ -164,14 +153,14 @@ class Runner:
             except Exception:  # noqa: BLE001
                 pass
         for pid in last + list(ctx.child_pids().values()):
-            if pid_alive(pid) and comm_is_ours(pid):
+            if alive(pid) and comm_is_ours(pid):
                 try:
                     os.kill(pid, signal.SIGKILL)
                 except ProcessLookupError:
                     pass
         deadline = time.monotonic() + 30
         for pid in list(ctx.child_pids().values()):
-            while pid_alive(pid) and comm_is_ours(pid) and time.monotonic() < deadline:
+            while alive(pid) and comm_is_ours(pid) and time.monotonic() < deadline:
                 time.sleep(0.05)
         ctx.reports.close()
         if not self.args.keep:
@@ -230,7 +219,7 @@ class Runner:
         pids = peer.pids()
         c0, s0, t0 = cpu_seconds(pids), context_switches(pids), time.monotonic()
         time.sleep(self.args.idle)
-        pids = [p for p in pids if pid_alive(p)]
+        pids = [p for p in pids if alive(p)]
         c1, s1, t1 = cpu_seconds(pids), context_switches(pids), time.monotonic()
         res["idle_cpu_s"] = c1 - c0
         res["idle_seconds"] = t1 - t0
@@ -366,7 +355,7 @@ class Runner:
                 tick = max(tick + 0.1, time.monotonic())
                 time.sleep(max(0.0, min(tick, end) - time.monotonic()))
             t1 = time.monotonic()
-            pids = [p for p in pids if pid_alive(p)] + [p for p in peer.pids() if p not in pids]
+            pids = [p for p in pids if alive(p)] + [p for p in peer.pids() if p not in pids]
             c1 = cpu_seconds(pids)
             with ctx.reports.cond:
                 starts1 = len(ctx.reports.items)
@@ -408,8 +397,8 @@ class Runner:
                     break
                 time.sleep(0.5)
             t1 = time.monotonic()
-            c1 = cpu_seconds([p for p in pids if pid_alive(p)])
-            k1 = cpu_seconds([p for p in sink if pid_alive(p)])
+            c1 = cpu_seconds([p for p in pids if alive(p)])
+            k1 = cpu_seconds([p for p in sink if alive(p)])
             mb = written * 100 / 1e6
             res.update({"mb": mb, "lines_written": written, "seconds": t1 - t0,
                         "cpu_s": c1 - c0, "cpu_ms_per_mb": 1e3 * (c1 - c0) / mb})
@@ -494,11 +483,7 @@ class Runner:
 def comm_is_ours(pid: int) -> bool:
     """Guards the last-resort SIGKILL against pid reuse: only bench children and the peers'
     daemons are killed."""
-    try:
-        with open(f"/proc/{pid}/comm") as f:
-            comm = f.read().strip()
-    except OSError:
-        return False
+    comm = proc_comm(pid)
     return comm.startswith("bench-") or comm in {
         "procmand", "supervisord", "s6-svscan", "s6-supervise", "s6-log", "runsvdir", "runsv",
         "svlogd", "dbus-daemon"} or comm.startswith(("PM2", "node"))

@@ -118,32 +118,36 @@ std::optional<ProcessUsage> process_usage(pid_t pid) {
   return usage;
 }
 
-std::vector<pid_t> process_group_members(pid_t pgid) {
-  std::vector<pid_t> out;
+namespace {
+
+/// Calls fn(pid, stat) for every live (non-zombie) process, in /proc's order.
+template <typename Fn>
+void for_each_live_process(Fn&& fn) {
   DIR* dir = opendir("/proc");
-  if (dir == nullptr) return out;
+  if (dir == nullptr) return;
   while (struct dirent* entry = readdir(dir)) {
     pid_t pid = 0;
     if (!parse_number(std::string_view(entry->d_name), &pid) || pid <= 0) continue;
     std::optional<ProcStat> st = read_proc_stat(pid);
-    if (st && st->pgrp == pgid && st->state != 'Z' && st->state != 'X') out.push_back(pid);
+    if (st && st->state != 'Z' && st->state != 'X') fn(pid, *st);
   }
   closedir(dir);
+}
+
+}  // namespace
+
+std::vector<pid_t> process_group_members(pid_t pgid) {
+  std::vector<pid_t> out;
+  for_each_live_process([&](pid_t pid, const ProcStat& st) {
+    if (st.pgrp == pgid) out.push_back(pid);
+  });
   std::sort(out.begin(), out.end());
   return out;
 }
 
 std::unordered_map<pid_t, std::vector<pid_t>> process_groups() {
   std::unordered_map<pid_t, std::vector<pid_t>> out;
-  DIR* dir = opendir("/proc");
-  if (dir == nullptr) return out;
-  while (struct dirent* entry = readdir(dir)) {
-    pid_t pid = 0;
-    if (!parse_number(std::string_view(entry->d_name), &pid) || pid <= 0) continue;
-    std::optional<ProcStat> st = read_proc_stat(pid);
-    if (st && st->state != 'Z' && st->state != 'X') out[st->pgrp].push_back(pid);
-  }
-  closedir(dir);
+  for_each_live_process([&](pid_t pid, const ProcStat& st) { out[st.pgrp].push_back(pid); });
   for (auto& [pgid, members] : out) std::sort(members.begin(), members.end());
   return out;
 }
