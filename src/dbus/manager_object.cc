@@ -7,6 +7,8 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <memory>
+#include <optional>
 #include <vector>
 
 #include "core/state.h"
@@ -31,16 +33,78 @@ bool lookup_entry(Lookup&& lookup, Entry* entry, std::vector<char>* buf) {
   }
 }
 
+// The sender's credentials of a call, each nullopt when the bus cannot tell.
+// Two sources, asking sd-bus for the same fields: an sdbus-c++ message (the
+// Manager) and an sd-bus message handed over directly (the Process objects).
+class SdbusCreds {
+ public:
+  explicit SdbusCreds(const sdbus::Message& msg) : msg_(msg) {}
+  std::optional<uid_t> uid() const {
+    return ask([&] { return msg_.getCredsUid(); });
+  }
+  std::optional<gid_t> gid() const {
+    return ask([&] { return msg_.getCredsGid(); });
+  }
+  std::optional<std::vector<gid_t>> supplementary_gids() const {
+    return ask([&] { return msg_.getCredsSupplementaryGids(); });
+  }
+
+ private:
+  template <typename Get>
+  static auto ask(Get&& get) -> std::optional<decltype(get())> {
+    try {
+      return get();
+    } catch (const sdbus::Error&) {
+      return std::nullopt;
+    }
+  }
+  const sdbus::Message& msg_;
+};
+
+class RawCreds {
+ public:
+  explicit RawCreds(sd_bus_message* msg) : msg_(msg) {}
+  std::optional<uid_t> uid() const {
+    return ask<uid_t>(SD_BUS_CREDS_UID,
+                      [](sd_bus_creds* c, uid_t* out) { return sd_bus_creds_get_uid(c, out); });
+  }
+  std::optional<gid_t> gid() const {
+    return ask<gid_t>(SD_BUS_CREDS_GID,
+                      [](sd_bus_creds* c, gid_t* out) { return sd_bus_creds_get_gid(c, out); });
+  }
+  std::optional<std::vector<gid_t>> supplementary_gids() const {
+    return ask<std::vector<gid_t>>(SD_BUS_CREDS_SUPPLEMENTARY_GIDS,
+                                   [](sd_bus_creds* c, std::vector<gid_t>* out) {
+                                     const gid_t* gids = nullptr;
+                                     int n = sd_bus_creds_get_supplementary_gids(c, &gids);
+                                     if (n > 0 && gids) out->assign(gids, gids + n);
+                                     return n;
+                                   });
+  }
+
+ private:
+  template <typename T, typename Get>
+  std::optional<T> ask(uint64_t field, Get&& get) const {
+    sd_bus_creds* creds = nullptr;
+    if (sd_bus_query_sender_creds(msg_, field | SD_BUS_CREDS_AUGMENT, &creds) < 0) {
+      return std::nullopt;
+    }
+    T value{};
+    int r = get(creds, &value);
+    sd_bus_creds_unref(creds);
+    if (r < 0) return std::nullopt;
+    return value;
+  }
+  sd_bus_message* msg_;
+};
+
 // Root, or a member of `group_name` by primary gid, supplementary gid or the
 // group's member list. Anything the bus cannot tell us counts as "no".
-bool is_admin(const sdbus::Message& msg, const std::string& group_name) {
-  uid_t uid = 0;
-  try {
-    uid = msg.getCredsUid();
-  } catch (const sdbus::Error&) {
-    return false;
-  }
-  if (uid == 0) return true;
+template <typename Creds>
+bool is_admin(const Creds& creds, const std::string& group_name) {
+  auto uid = creds.uid();
+  if (!uid) return false;
+  if (*uid == 0) return true;
 
   struct group gr {};
   std::vector<char> gbuf;
@@ -53,20 +117,16 @@ bool is_admin(const sdbus::Message& msg, const std::string& group_name) {
   }
   gid_t admin_gid = gr.gr_gid;
 
-  try {
-    if (msg.getCredsGid() == admin_gid) return true;
-  } catch (const sdbus::Error&) {
-  }
-  try {
-    auto gids = msg.getCredsSupplementaryGids();
-    if (std::find(gids.begin(), gids.end(), admin_gid) != gids.end()) return true;
-  } catch (const sdbus::Error&) {
+  if (auto gid = creds.gid(); gid && *gid == admin_gid) return true;
+  if (auto gids = creds.supplementary_gids();
+      gids && std::find(gids->begin(), gids->end(), admin_gid) != gids->end()) {
+    return true;
   }
   struct passwd pw {};
   std::vector<char> pbuf;
   if (!lookup_entry<struct passwd>(
           [&](struct passwd* p, char* b, std::size_t n, struct passwd** out) {
-            return getpwuid_r(uid, p, b, n, out);
+            return getpwuid_r(*uid, p, b, n, out);
           },
           &pw, &pbuf)) {
     return false;
@@ -147,9 +207,19 @@ Caller ObjectContext::caller(const sdbus::IObject& object) const {
 void ObjectContext::authorize(const sdbus::IObject& object, std::string_view method) const {
   if (!policy_.check_access) return;
   const sdbus::Message* msg = object.getCurrentlyProcessedMessage();
-  if (msg && is_admin(*msg, policy_.admin_group)) return;
-  throw sdbus::Error(kErrAccessDenied, fmt::format("{} requires root or membership of group '{}'",
-                                                   method, policy_.admin_group));
+  if (msg && is_admin(SdbusCreds(*msg), policy_.admin_group)) return;
+  throw access_denied(method);
+}
+
+void ObjectContext::authorize(sd_bus_message* call, std::string_view method) const {
+  if (!policy_.check_access) return;
+  if (call && is_admin(RawCreds(call), policy_.admin_group)) return;
+  throw access_denied(method);
+}
+
+sdbus::Error ObjectContext::access_denied(std::string_view method) const {
+  return sdbus::Error(kErrAccessDenied, fmt::format("{} requires root or membership of group '{}'",
+                                                    method, policy_.admin_group));
 }
 
 const ProcessView& ObjectContext::view(const std::string& name) {
@@ -210,6 +280,21 @@ OpDone ObjectContext::hold(sdbus::Result<>&& result) {
         held->returnResults();
       }
     });
+  });
+}
+
+OpDone ObjectContext::hold(sd_bus_message* call) {
+  std::shared_ptr<sd_bus_message> held(sd_bus_message_ref(call), sd_bus_message_unref);
+  return keep([held](const OpResult& r) {
+    // A failure means the connection is gone: nobody to answer.
+    if (r.error) {
+      sd_bus_error e = SD_BUS_ERROR_NULL;
+      sd_bus_error_set(&e, r.error->name.c_str(), r.error->message.c_str());
+      sd_bus_reply_method_error(held.get(), &e);
+      sd_bus_error_free(&e);
+    } else {
+      sd_bus_reply_method_return(held.get(), "s", r.state.c_str());
+    }
   });
 }
 

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <sdbus-c++/sdbus-c++.h>
+#include <systemd/sd-bus.h>
 
 #include <cstdint>
 #include <functional>
@@ -56,6 +57,9 @@ class ObjectContext {
   /// of group 'procman'") when the policy checks access and the sender of the
   /// message `object` is processing is neither root nor in admin_group.
   void authorize(const sdbus::IObject& object, std::string_view method) const;
+  /// The same for a method call that sd-bus hands over directly (the Process
+  /// objects' vtable), checked from the same credentials of `call`'s sender.
+  void authorize(sd_bus_message* call, std::string_view method) const;
 
   /// The view of `name`, read from the backend once and then reused until
   /// invalidate(): a GetAll or PropertiesChanged reads every property, and the
@@ -72,12 +76,16 @@ class ObjectContext {
   /// gone by then (service closed), the OpDone does nothing.
   OpDone hold(sdbus::Result<std::string>&& result);
   OpDone hold(sdbus::Result<>&& result);
+  /// The same for a method call that sd-bus hands over directly: keeps a
+  /// reference on `call` and answers it with the state (signature "s") or the error.
+  OpDone hold(sd_bus_message* call);
   /// Calls waiting for the backend.
   std::size_t pending() const { return pending_->size(); }
 
  private:
   using Reply = std::function<void(const OpResult&)>;
   OpDone keep(Reply reply);
+  sdbus::Error access_denied(std::string_view method) const;
 
   Backend& backend_;
   Policy policy_;

@@ -1,21 +1,23 @@
-// The concrete Service: a connection, the Manager object, one Process object
-// per process, and the bookkeeping that coalesces PropertiesChanged.
+// The concrete Service: a connection, the Manager object, the Process objects
+// (one registration serving every process path, see ProcessObjects), and the
+// bookkeeping that coalesces PropertiesChanged.
 //
 // The flow, narrated: Service::open connects, registers the objects, asks for
 // the name and hands the connection to a BusLoop. From then on the loop
-// dispatches incoming calls to the adaptors; the daemon reports changes through
-// the Service interface, which sends the signals that must go out at once
-// (ProcessStateChanged, ProcessAdded/Removed, InterfacesAdded/Removed,
-// Reloaded) and marks objects dirty. After every loop iteration the BusLoop's
-// post hook flushes: one PropertiesChanged per dirty object, then objects
-// removed during the iteration are destroyed (not earlier: the removal may
-// have been triggered from inside one of their own handlers).
+// dispatches incoming calls to the adaptors and the Process vtable; the daemon
+// reports changes through the Service interface, which sends the signals that
+// must go out at once (ProcessStateChanged, ProcessAdded/Removed,
+// InterfacesAdded/Removed, Reloaded) and marks objects dirty. After every loop
+// iteration the BusLoop's post hook flushes: one PropertiesChanged per dirty
+// object that still exists, and the Process registration goes if the last
+// process went. A process's path is served from process_added until
+// process_removed; nothing is registered or destroyed per process, so a
+// removal from inside one of the process's own calls is harmless.
 #include "dbus/service.h"
 
 #include <fmt/format.h>
 #include <sdbus-c++/sdbus-c++.h>
 
-#include <map>
 #include <set>
 
 #include "core/state.h"
@@ -50,8 +52,7 @@ class ServiceImpl final : public Service {
     // connection), then the pending replies, then the connection.
     bus_loop_.reset();
     wake_.reset();
-    graveyard_.clear();
-    processes_.clear();
+    processes_.reset();
     manager_.reset();
   }
 
@@ -60,9 +61,9 @@ class ServiceImpl final : public Service {
   bool start(std::string* error) {
     try {
       manager_ = std::make_unique<ManagerObject>(*conn_, ctx_);
-      ctx_.backend().for_each_status([&](const core::UnitStatus& s) {
-        processes_.emplace(s.name, std::make_unique<ProcessObject>(*conn_, ctx_, s.name));
-      });
+      processes_ = std::make_unique<ProcessObjects>(*conn_, ctx_);
+      ctx_.backend().for_each_status(
+          [&](const core::UnitStatus& s) { processes_->insert(s.name); });
     } catch (const sdbus::Error& e) {
       *error = "cannot register the objects: " + sdbus_message(e);
       return false;
@@ -94,46 +95,36 @@ class ServiceImpl final : public Service {
     manager_dirty_ = true;
     wake();
     ctx_.invalidate();
-    if (processes_.count(name)) {
+    if (processes_->contains(name)) {
       dirty_.insert(name);
       return;
     }
-    std::unique_ptr<ProcessObject> obj;
-    if (auto it = graveyard_.find(name); it != graveyard_.end()) {
-      // Removed and added again within one iteration: the object is still registered.
-      obj = std::move(it->second);
-      graveyard_.erase(it);
-    } else {
-      try {
-        obj = std::make_unique<ProcessObject>(*conn_, ctx_, name);
-      } catch (const sdbus::Error& e) {
-        loop_.report(
-            fmt::format("D-Bus: cannot register the object of '{}': {}", name, sdbus_message(e)));
-        return;
-      }
+    try {
+      processes_->insert(name);
+    } catch (const sdbus::Error& e) {
+      loop_.report(
+          fmt::format("D-Bus: cannot register the object of '{}': {}", name, sdbus_message(e)));
+      return;
     }
-    ProcessObject& ref = *obj;
-    processes_.emplace(name, std::move(obj));
     send([&] {
-      ref.announce();
+      processes_->announce(name);
       manager_->emitProcessAdded(name, sdbus::ObjectPath(process_path(name)));
     });
   }
 
   void process_removed(const std::string& name) override {
-    auto it = processes_.find(name);
-    if (it == processes_.end()) return;
+    if (!processes_->contains(name)) return;
     manager_dirty_ = true;
     wake();
     ctx_.invalidate();
     dirty_.erase(name);
-    ProcessObject& ref = *it->second;
+    // InterfacesRemoved lists the interfaces the path has, so it goes out while
+    // the path is still served.
     send([&] {
-      ref.withdraw();
+      processes_->withdraw(name);
       manager_->emitProcessRemoved(name, sdbus::ObjectPath(process_path(name)));
     });
-    graveyard_[name] = std::move(it->second);
-    processes_.erase(it);
+    processes_->erase(name);
   }
 
   void process_changed(const core::UnitStatus& unit, core::State from,
@@ -232,14 +223,13 @@ class ServiceImpl final : public Service {
       bool manager_dirty = manager_dirty_;
       manager_dirty_ = false;
       for (const auto& name : dirty) {
-        auto it = processes_.find(name);
-        if (it == processes_.end()) continue;
-        send([&] { it->second->emit_properties_changed(); });
+        if (!processes_->contains(name)) continue;
+        send([&] { processes_->emit_properties_changed(name); });
       }
       if (manager_dirty) send([&] { manager_->emit_properties_changed(); });
       ctx_.invalidate();
     }
-    graveyard_.clear();
+    processes_->collect();
   }
 
   void on_lost(const std::string& why) {
@@ -253,9 +243,7 @@ class ServiceImpl final : public Service {
   std::unique_ptr<sdbus::IConnection> conn_;
   ObjectContext ctx_;  // after conn_: holds replies that must go before it
   std::unique_ptr<ManagerObject> manager_;
-  std::map<std::string, std::unique_ptr<ProcessObject>> processes_;
-  /// Removed during this iteration, destroyed by the next flush.
-  std::map<std::string, std::unique_ptr<ProcessObject>> graveyard_;
+  std::unique_ptr<ProcessObjects> processes_;
   std::set<std::string> dirty_;
   bool manager_dirty_ = false;
   std::unique_ptr<BusLoop> bus_loop_;

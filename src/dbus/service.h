@@ -1,5 +1,5 @@
 // procmand's presence on D-Bus: owns org.procman.Manager, serves the Manager
-// object (with org.freedesktop.DBus.ObjectManager) and one Process object per
+// object (with org.freedesktop.DBus.ObjectManager) and a Process object per
 // process, and turns what the daemon reports into signals and
 // PropertiesChanged. The bus connection is driven by the daemon's sd-event
 // loop; nothing blocks and no thread is started.

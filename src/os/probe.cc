@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <curl/curl.h>
 #include <dirent.h>
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/epoll.h>
@@ -14,10 +15,11 @@
 #include <cctype>
 #include <cerrno>
 #include <cstring>
+#include <exception>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <regex>
-#include <stdexcept>
 #include <utility>
 #include <vector>
 
@@ -94,7 +96,101 @@ bool valid_host_name(const std::string& host) {
   });
 }
 
+// --- libcurl, loaded on first use ---------------------------------------------------------
+
+// Linking libcurl maps its whole dependency tree (TLS, Kerberos, LDAP, SSH, HTTP/2...) into
+// every procmand, about a third of an idle daemon's memory, even when no check needs it. So
+// procmand does not link it: the first transfer dlopens it, and <curl/curl.h> only supplies
+// the types and constants.
+
+constexpr const char* kLibcurl = "libcurl.so.4";
+
+/// The libcurl entry points this file calls, resolved from one loaded library.
+struct CurlApi {
+  decltype(&curl_global_init) global_init = nullptr;
+  decltype(&curl_easy_init) easy_init = nullptr;
+  decltype(&curl_easy_setopt) easy_setopt = nullptr;
+  decltype(&curl_easy_getinfo) easy_getinfo = nullptr;
+  decltype(&curl_easy_cleanup) easy_cleanup = nullptr;
+  decltype(&curl_easy_strerror) easy_strerror = nullptr;
+  decltype(&curl_multi_init) multi_init = nullptr;
+  decltype(&curl_multi_setopt) multi_setopt = nullptr;
+  decltype(&curl_multi_add_handle) multi_add_handle = nullptr;
+  decltype(&curl_multi_remove_handle) multi_remove_handle = nullptr;
+  decltype(&curl_multi_socket_action) multi_socket_action = nullptr;
+  decltype(&curl_multi_info_read) multi_info_read = nullptr;
+  decltype(&curl_multi_cleanup) multi_cleanup = nullptr;
+  decltype(&curl_multi_strerror) multi_strerror = nullptr;
+};
+
+std::mutex curl_mutex;
+std::string curl_name_override;  ///< guarded by curl_mutex; empty = kLibcurl
+
+std::string dl_error() {
+  const char* e = dlerror();
+  return e ? e : "unknown error";
+}
+
+template <typename F>
+bool resolve(void* lib, const char* symbol, const std::string& name, F& out, std::string& error) {
+  void* p = dlsym(lib, symbol);
+  if (!p) {
+    error = "dlsym " + std::string(symbol) + " in " + name + ": " + dl_error();
+    return false;
+  }
+  out = reinterpret_cast<F>(p);
+  return true;
+}
+
+/// libcurl's API, loaded and globally initialised on the first call for the current library
+/// name, then kept for the life of the process (libcurl is never unloaded: it may leave
+/// handlers behind in its dependencies). nullptr with `error` set when that fails; failures
+/// are not remembered, so installing libcurl later needs no restart.
+const CurlApi* load_curl(std::string& error) {
+  std::lock_guard<std::mutex> lock(curl_mutex);
+  static std::map<std::string, CurlApi> loaded;
+  const std::string name = curl_name_override.empty() ? kLibcurl : curl_name_override;
+  if (auto it = loaded.find(name); it != loaded.end()) return &it->second;
+
+  dlerror();
+  void* lib = dlopen(name.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (!lib) {
+    error = "dlopen " + name + ": " + dl_error();
+    return nullptr;
+  }
+  CurlApi api;
+  bool ok = resolve(lib, "curl_global_init", name, api.global_init, error) &&
+            resolve(lib, "curl_easy_init", name, api.easy_init, error) &&
+            resolve(lib, "curl_easy_setopt", name, api.easy_setopt, error) &&
+            resolve(lib, "curl_easy_getinfo", name, api.easy_getinfo, error) &&
+            resolve(lib, "curl_easy_cleanup", name, api.easy_cleanup, error) &&
+            resolve(lib, "curl_easy_strerror", name, api.easy_strerror, error) &&
+            resolve(lib, "curl_multi_init", name, api.multi_init, error) &&
+            resolve(lib, "curl_multi_setopt", name, api.multi_setopt, error) &&
+            resolve(lib, "curl_multi_add_handle", name, api.multi_add_handle, error) &&
+            resolve(lib, "curl_multi_remove_handle", name, api.multi_remove_handle, error) &&
+            resolve(lib, "curl_multi_socket_action", name, api.multi_socket_action, error) &&
+            resolve(lib, "curl_multi_info_read", name, api.multi_info_read, error) &&
+            resolve(lib, "curl_multi_cleanup", name, api.multi_cleanup, error) &&
+            resolve(lib, "curl_multi_strerror", name, api.multi_strerror, error);
+  if (!ok) {
+    dlclose(lib);  // none of its code has run beyond its constructors
+    return nullptr;
+  }
+  CURLcode global = api.global_init(CURL_GLOBAL_DEFAULT);
+  if (global != CURLE_OK) {
+    error = std::string("curl_global_init: ") + api.easy_strerror(global);
+    return nullptr;
+  }
+  return &loaded.emplace(name, api).first->second;
+}
+
 }  // namespace
+
+void set_libcurl_name_for_tests(const std::string& name) {
+  std::lock_guard<std::mutex> lock(curl_mutex);
+  curl_name_override = name;
+}
 
 struct Prober::Impl {
   /// One pending probe. Exactly one of: a libcurl transfer (`easy`), a plain connect (`fd`),
@@ -115,6 +211,7 @@ struct Prober::Impl {
   };
 
   EventLoop& loop;
+  const CurlApi* curl = nullptr;  ///< set with `multi`, by the first transfer
   CURLM* multi = nullptr;
   EventSource curl_timer;  ///< the one timer libcurl asks for (CURLMOPT_TIMERFUNCTION)
   std::map<curl_socket_t, EventSource> curl_sockets;
@@ -124,27 +221,35 @@ struct Prober::Impl {
   /// Lets a delivery loop notice that a callback broke the "do not destroy" rule.
   std::shared_ptr<bool> alive = std::make_shared<bool>(true);
 
-  explicit Impl(EventLoop& l) : loop(l) {
-    static const CURLcode global = curl_global_init(CURL_GLOBAL_DEFAULT);
-    if (global != CURLE_OK) {
-      throw std::runtime_error(std::string("curl_global_init: ") + curl_easy_strerror(global));
-    }
-    multi = curl_multi_init();
-    if (!multi) throw std::runtime_error("curl_multi_init failed");
-    curl_multi_setopt(multi, CURLMOPT_SOCKETFUNCTION, &Impl::on_curl_socket);
-    curl_multi_setopt(multi, CURLMOPT_SOCKETDATA, this);
-    curl_multi_setopt(multi, CURLMOPT_TIMERFUNCTION, &Impl::on_curl_timer_change);
-    curl_multi_setopt(multi, CURLMOPT_TIMERDATA, this);
-  }
+  explicit Impl(EventLoop& l) : loop(l) {}
 
   ~Impl() {
     *alive = false;
     // libcurl must not re-arm anything while it is being torn down.
-    curl_multi_setopt(multi, CURLMOPT_TIMERFUNCTION, nullptr);
+    if (multi) curl->multi_setopt(multi, CURLMOPT_TIMERFUNCTION, nullptr);
     for (auto& [id, a] : attempts) drop_easy(*a);
     attempts.clear();
-    curl_multi_cleanup(multi);
+    if (multi) curl->multi_cleanup(multi);
     curl_sockets.clear();
+  }
+
+  /// Loads libcurl and creates the multi handle, once; false with `error` set if that fails
+  /// (the next transfer tries again).
+  bool ensure_curl(std::string& error) {
+    if (multi) return true;
+    const CurlApi* api = load_curl(error);
+    if (!api) return false;
+    multi = api->multi_init();
+    if (!multi) {
+      error = "curl_multi_init failed";
+      return false;
+    }
+    curl = api;
+    curl->multi_setopt(multi, CURLMOPT_SOCKETFUNCTION, &Impl::on_curl_socket);
+    curl->multi_setopt(multi, CURLMOPT_SOCKETDATA, this);
+    curl->multi_setopt(multi, CURLMOPT_TIMERFUNCTION, &Impl::on_curl_timer_change);
+    curl->multi_setopt(multi, CURLMOPT_TIMERDATA, this);
+    return true;
   }
 
   Attempt& add(Done done, milliseconds timeout) {
@@ -159,8 +264,8 @@ struct Prober::Impl {
 
   void drop_easy(Attempt& a) {
     if (!a.easy) return;
-    curl_multi_remove_handle(multi, a.easy);
-    curl_easy_cleanup(a.easy);
+    curl->multi_remove_handle(multi, a.easy);
+    curl->easy_cleanup(a.easy);
     a.easy = nullptr;
   }
 
@@ -264,13 +369,13 @@ struct Prober::Impl {
     if (revents & EPOLLOUT) flags |= CURL_CSELECT_OUT;
     if (revents & (EPOLLERR | EPOLLHUP)) flags |= CURL_CSELECT_ERR;
     int running = 0;
-    curl_multi_socket_action(multi, s, flags, &running);
+    curl->multi_socket_action(multi, s, flags, &running);
     collect_curl();
   }
 
   void on_curl_timeout() {
     int running = 0;
-    curl_multi_socket_action(multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    curl->multi_socket_action(multi, CURL_SOCKET_TIMEOUT, 0, &running);
     collect_curl();
   }
 
@@ -279,12 +384,12 @@ struct Prober::Impl {
   void collect_curl() {
     std::vector<std::pair<Id, ProbeResult>> results;
     int left = 0;
-    while (CURLMsg* m = curl_multi_info_read(multi, &left)) {
+    while (CURLMsg* m = curl->multi_info_read(multi, &left)) {
       if (m->msg != CURLMSG_DONE) continue;
       CURL* easy = m->easy_handle;
       CURLcode code = m->data.result;
       void* priv = nullptr;
-      curl_easy_getinfo(easy, CURLINFO_PRIVATE, &priv);
+      curl->easy_getinfo(easy, CURLINFO_PRIVATE, &priv);
       auto* a = static_cast<Attempt*>(priv);
       results.emplace_back(a->id, curl_result(*a, code));
       drop_easy(*a);
@@ -292,11 +397,11 @@ struct Prober::Impl {
     complete_all(results);
   }
 
-  static ProbeResult curl_result(const Attempt& a, CURLcode code) {
+  ProbeResult curl_result(const Attempt& a, CURLcode code) const {
     if (code == CURLE_OK) {
       if (a.connect_only) return {true, "connected to " + a.target};
       long status = 0;
-      curl_easy_getinfo(a.easy, CURLINFO_RESPONSE_CODE, &status);
+      curl->easy_getinfo(a.easy, CURLINFO_RESPONSE_CODE, &status);
       if (status == a.expect_status) return {true, "HTTP " + std::to_string(status)};
       return {false, "HTTP " + std::to_string(status) + " (expected " +
                          std::to_string(a.expect_status) + ")"};
@@ -304,39 +409,46 @@ struct Prober::Impl {
     if (code == CURLE_OPERATION_TIMEDOUT) return {false, timeout_text(a.timeout)};
     if (code == CURLE_COULDNT_CONNECT) {
       long os_errno = 0;
-      curl_easy_getinfo(a.easy, CURLINFO_OS_ERRNO, &os_errno);
+      curl->easy_getinfo(a.easy, CURLINFO_OS_ERRNO, &os_errno);
       if (os_errno != 0) return {false, errno_text(static_cast<int>(os_errno))};
     }
     // e.g. "could not resolve host: example.invalid"
-    return {false, lower_first(a.errbuf[0] ? a.errbuf : curl_easy_strerror(code))};
+    return {false, lower_first(a.errbuf[0] ? a.errbuf : curl->easy_strerror(code))};
   }
 
-  /// A libcurl transfer; errors that show before it starts still arrive from the loop.
+  /// A libcurl transfer; errors that show before it starts (libcurl missing included) still
+  /// arrive from the loop.
   void start_curl(Attempt& a, const std::string& url) {
-    CURL* e = curl_easy_init();
+    std::string error;
+    if (!ensure_curl(error)) {
+      const char* what = a.connect_only ? "TCP checks to host names" : "HTTP checks";
+      finish_later(a, {false, std::string(what) + " need libcurl: " + error});
+      return;
+    }
+    CURL* e = curl->easy_init();
     if (!e) {
       finish_later(a, {false, "could not create a libcurl handle"});
       return;
     }
-    curl_easy_setopt(e, CURLOPT_URL, url.c_str());
-    curl_easy_setopt(e, CURLOPT_PRIVATE, static_cast<void*>(&a));
-    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, a.errbuf);
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, static_cast<long>(a.timeout.count()));
-    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl->easy_setopt(e, CURLOPT_URL, url.c_str());
+    curl->easy_setopt(e, CURLOPT_PRIVATE, static_cast<void*>(&a));
+    curl->easy_setopt(e, CURLOPT_ERRORBUFFER, a.errbuf);
+    curl->easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl->easy_setopt(e, CURLOPT_TIMEOUT_MS, static_cast<long>(a.timeout.count()));
+    curl->easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+    curl->easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     // A probe checks the service itself: no proxy from the environment, and a new
     // connection every time (no idle sockets kept in procmand either).
-    curl_easy_setopt(e, CURLOPT_PROXY, "");
-    curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
-    curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
-    curl_easy_setopt(e, CURLOPT_USERAGENT, "procman/" PROCMAN_VERSION);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &discard_body);
-    if (a.connect_only) curl_easy_setopt(e, CURLOPT_CONNECT_ONLY, 1L);
-    CURLMcode mc = curl_multi_add_handle(multi, e);
+    curl->easy_setopt(e, CURLOPT_PROXY, "");
+    curl->easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
+    curl->easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
+    curl->easy_setopt(e, CURLOPT_USERAGENT, "procman/" PROCMAN_VERSION);
+    curl->easy_setopt(e, CURLOPT_WRITEFUNCTION, &discard_body);
+    if (a.connect_only) curl->easy_setopt(e, CURLOPT_CONNECT_ONLY, 1L);
+    CURLMcode mc = curl->multi_add_handle(multi, e);
     if (mc != CURLM_OK) {
-      curl_easy_cleanup(e);
-      finish_later(a, {false, std::string("libcurl: ") + curl_multi_strerror(mc)});
+      curl->easy_cleanup(e);
+      finish_later(a, {false, std::string("libcurl: ") + curl->multi_strerror(mc)});
       return;
     }
     a.easy = e;

@@ -27,8 +27,15 @@ struct ProbeResult {
 /// goes through a libcurl multi handle whose sockets and timer are sd-event sources, so a
 /// hanging endpoint only costs a timer. TCP to numeric addresses is a plain non-blocking
 /// connect. Not thread-safe; use it from the loop's thread only.
+///
+/// procmand does not link libcurl: the first probe that needs it dlopens "libcurl.so.4" (and
+/// runs curl_global_init once per process), so a daemon without HTTP checks never maps it or
+/// its dependencies. If the library cannot be loaded, that probe (and only it) fails with
+/// "HTTP checks need libcurl: dlopen libcurl.so.4: <dlerror>" ("TCP checks to host names
+/// need libcurl: ..." for tcp_connect); the next one tries to load it again.
 class Prober {
  public:
+  /// Cheap: loads nothing and opens nothing.
   explicit Prober(EventLoop& loop);
   /// Cancels everything pending; no callback runs after destruction.
   ~Prober();
@@ -65,6 +72,10 @@ class Prober {
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
+
+/// For tests: the name Probers dlopen libcurl by, instead of "libcurl.so.4" (an empty `name`
+/// restores it). Affects Probers that have not loaded libcurl yet; one that has keeps it.
+void set_libcurl_name_for_tests(const std::string& name);
 
 // Immediate checks: no waiting on the network, only quick file-system and /proc reads.
 

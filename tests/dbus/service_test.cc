@@ -921,6 +921,45 @@ TEST_F(ServiceTest, ProcessMethodsValidateLikeTheManager) {
   EXPECT_EQ(error_of([&] { w.ResetFailed(); }), "org.procman.Error.Failed: web is not failed");
 }
 
+TEST_F(ServiceTest, AFailedProcessStopRepliesWithTheBackendsError) {
+  std::string error = "not yet";
+  auto other = another_client();
+  std::thread caller([&] { error = error_of([&] { other->process("worker@0").Stop("wait"); }); });
+  EXPECT_TRUE(wait_for_call("stop worker@0 wait"));
+  lt_.call([&] {
+    fake_.complete(0, OpResult{Error{kErrFailed, "worker@0 did not stop within 5s"}, "stopping"});
+  });
+  caller.join();
+  EXPECT_EQ(error, "org.procman.Error.Failed: worker@0 did not stop within 5s");
+}
+
+TEST_F(ServiceTest, AProcessCallAnsweredAfterItsProcessWasRemovedStillGetsItsReply) {
+  std::string state;
+  auto other = another_client();
+  std::thread caller([&] { error_of([&] { state = other->process("web").Stop("wait"); }); });
+  EXPECT_TRUE(wait_for_call("stop web wait"));
+  lt_.call([&] {
+    service_->process_removed("web");
+    fake_.procs.erase("web");
+  });
+  lt_.call([&] { fake_.complete(0, OpResult{std::nullopt, "stopped"}); });
+  caller.join();
+  EXPECT_EQ(state, "stopped");
+}
+
+TEST_F(ServiceTest, AProcessCompletionAfterTheServiceClosedIsIgnored) {
+  std::string error = "not yet";
+  auto other = another_client();
+  std::thread caller([&] { error = error_of([&] { other->process("web").Restart("wait"); }); });
+  EXPECT_TRUE(wait_for_call("restart web wait"));
+  lt_.stop();
+  service_.reset();  // the caller gets an error from the bus: we are gone
+  caller.join();
+  EXPECT_NE(error, "");
+  EXPECT_NE(error, "not yet");
+  fake_.complete(0, OpResult{std::nullopt, "running"});  // must not touch the dead service
+}
+
 // ---------------------------------------------------------------- properties
 
 TEST_F(ServiceTest, ManagerPropertiesReadTheBackend) {
@@ -1097,6 +1136,247 @@ TEST_F(ServiceTest, ProcessAddedAndRemovedAnnounceTheObject) {
   EXPECT_EQ(err.substr(0, err.find(':')), "org.freedesktop.DBus.Error.UnknownObject");
 }
 
+/// The introspection XML of `path` ("error: <D-Bus error name>" when the call fails).
+std::string introspect(sdbus::IConnection& conn, const std::string& path) {
+  auto proxy = sdbus::createProxy(conn, "org.procman.Manager", path);
+  std::string xml;
+  try {
+    proxy->callMethod("Introspect")
+        .onInterface("org.freedesktop.DBus.Introspectable")
+        .storeResultsTo(xml);
+  } catch (const sdbus::Error& e) {
+    return "error: " + e.getName();
+  }
+  return xml;
+}
+
+/// The <node name="..."/> children of an introspection, in order.
+std::vector<std::string> children_of(const std::string& xml) {
+  std::vector<std::string> out;
+  const std::string open = "<node name=\"";
+  for (auto at = xml.find(open); at != std::string::npos; at = xml.find(open, at + 1)) {
+    auto begin = at + open.size();
+    out.push_back(xml.substr(begin, xml.find('"', begin) - begin));
+  }
+  return out;
+}
+
+const std::string kProcessDir = "/org/procman/Manager/process";
+
+TEST_F(ServiceTest, TheProcessInterfaceIsIntrospectedAsDeclared) {
+  // Member order, argument names and annotations as sd-bus showed them for the
+  // per-process sdbus-c++ objects: methods, then properties, each by name.
+  const std::string expected = R"( <interface name="org.procman.Process">
+  <method name="GetLogs">
+   <arg type="u" name="lines" direction="in"/>
+   <arg type="as" name="logs" direction="out"/>
+  </method>
+  <method name="Kill">
+   <arg type="s" name="whom" direction="in"/>
+   <arg type="i" name="signal" direction="in"/>
+  </method>
+  <method name="ResetFailed">
+  </method>
+  <method name="Restart">
+   <arg type="s" name="mode" direction="in"/>
+   <arg type="s" name="state" direction="out"/>
+  </method>
+  <method name="Start">
+   <arg type="s" name="mode" direction="in"/>
+   <arg type="s" name="state" direction="out"/>
+  </method>
+  <method name="Stop">
+   <arg type="s" name="mode" direction="in"/>
+   <arg type="s" name="state" direction="out"/>
+  </method>
+  <property name="AdminGoal" type="s" access="read">
+  </property>
+  <property name="ApplyOn" type="s" access="read">
+  </property>
+  <property name="CPUUsageNSec" type="t" access="read">
+   <annotation name="org.freedesktop.DBus.Property.EmitsChangedSignal" value="false"/>
+  </property>
+  <property name="Command" type="s" access="read">
+  </property>
+  <property name="Cron" type="s" access="read">
+  </property>
+  <property name="DependsOn" type="as" access="read">
+  </property>
+  <property name="EffectiveConfig" type="s" access="read">
+  </property>
+  <property name="ExitTimestamp" type="t" access="read">
+  </property>
+  <property name="FailureReason" type="s" access="read">
+  </property>
+  <property name="Health" type="s" access="read">
+  </property>
+  <property name="HealthDetail" type="s" access="read">
+  </property>
+  <property name="Id" type="s" access="read">
+   <annotation name="org.freedesktop.DBus.Property.EmitsChangedSignal" value="const"/>
+  </property>
+  <property name="Instance" type="u" access="read">
+   <annotation name="org.freedesktop.DBus.Property.EmitsChangedSignal" value="const"/>
+  </property>
+  <property name="LastExitCode" type="i" access="read">
+  </property>
+  <property name="LastExitSignal" type="s" access="read">
+  </property>
+  <property name="MainPID" type="u" access="read">
+  </property>
+  <property name="MemoryCurrent" type="t" access="read">
+   <annotation name="org.freedesktop.DBus.Property.EmitsChangedSignal" value="false"/>
+  </property>
+  <property name="Metadata" type="a{ss}" access="read">
+  </property>
+  <property name="NRestarts" type="u" access="read">
+  </property>
+  <property name="Name" type="s" access="read">
+   <annotation name="org.freedesktop.DBus.Property.EmitsChangedSignal" value="const"/>
+  </property>
+  <property name="NextChange" type="s" access="read">
+  </property>
+  <property name="NotifyStatus" type="s" access="read">
+  </property>
+  <property name="Restart" type="s" access="read">
+  </property>
+  <property name="RestartPending" type="b" access="read">
+  </property>
+  <property name="Result" type="s" access="read">
+  </property>
+  <property name="RunTimeUSec" type="t" access="read">
+  </property>
+  <property name="Schedule" type="s" access="read">
+  </property>
+  <property name="StartTimestamp" type="t" access="read">
+  </property>
+  <property name="State" type="s" access="read">
+  </property>
+  <property name="StatusText" type="s" access="read">
+  </property>
+  <property name="SubState" type="s" access="read">
+  </property>
+  <property name="Transient" type="b" access="read">
+   <annotation name="org.freedesktop.DBus.Property.EmitsChangedSignal" value="const"/>
+  </property>
+  <property name="WorkingDirectory" type="s" access="read">
+  </property>
+ </interface>
+</node>
+)";
+  auto xml = introspect(*calls_->conn, "/org/procman/Manager/process/worker_400");
+  auto at = xml.find(" <interface name=\"org.procman.Process\">");
+  ASSERT_NE(at, std::string::npos) << xml;
+  EXPECT_EQ(xml.substr(at), expected);
+  // The standard interfaces come first; an ObjectManager only on the Manager.
+  EXPECT_NE(xml.find("<interface name=\"org.freedesktop.DBus.Properties\">"), std::string::npos);
+  EXPECT_EQ(xml.find("org.freedesktop.DBus.ObjectManager"), std::string::npos);
+}
+
+TEST_F(ServiceTest, OnlyTheCanonicalPathOfAKnownProcessIsAnObject) {
+  for (const char* path : {"/org/procman/Manager/process/nope",
+                           "/org/procman/Manager/process/_77eb",  // "web", spelled otherwise
+                           "/org/procman/Manager/process/web/child"}) {
+    auto proxy = sdbus::createProxy(*calls_->conn, "org.procman.Manager", path);
+    auto err = error_of([&] {
+      proxy->callMethod("Get")
+          .onInterface("org.freedesktop.DBus.Properties")
+          .withArguments(std::string("org.procman.Process"), std::string("State"));
+    });
+    EXPECT_EQ(err,
+              fmt::format("org.freedesktop.DBus.Error.UnknownObject: Unknown object '{}'.", path));
+    EXPECT_EQ(introspect(*calls_->conn, path), "error: org.freedesktop.DBus.Error.UnknownObject")
+        << path;
+  }
+  EXPECT_TRUE(calls().empty());
+}
+
+TEST_F(ServiceTest, TheProcessDirectoryListsTheProcessesNewestFirstAndIsNoObject) {
+  EXPECT_EQ(children_of(introspect(*calls_->conn, kProcessDir)),
+            (std::vector<std::string>{"worker_401", "worker_400", "web"}));
+  lt_.call([&] {
+    fake_.add("job");
+    service_->process_added("job");
+    // Removed and added again within one iteration: it keeps its place.
+    service_->process_removed("web");
+    service_->process_added("web");
+  });
+  EXPECT_EQ(children_of(introspect(*calls_->conn, kProcessDir)),
+            (std::vector<std::string>{"job", "worker_401", "worker_400", "web"}));
+  EXPECT_EQ(children_of(introspect(*calls_->conn, kMgr)), std::vector<std::string>{"process"});
+
+  auto dir = sdbus::createProxy(*calls_->conn, "org.procman.Manager", kProcessDir);
+  const std::string unknown =
+      "org.freedesktop.DBus.Error.UnknownObject: Unknown object '/org/procman/Manager/process'.";
+  EXPECT_EQ(error_of([&] {
+              dir->callMethod("Stop")
+                  .onInterface("org.procman.Process")
+                  .withArguments(std::string("no-block"));
+            }),
+            unknown);
+  EXPECT_EQ(error_of([&] {
+              dir->callMethod("GetAll")
+                  .onInterface("org.freedesktop.DBus.Properties")
+                  .withArguments(std::string("org.procman.Process"));
+            }),
+            unknown);
+  EXPECT_EQ(
+      error_of([&] {
+        dir->callMethod("GetManagedObjects").onInterface("org.freedesktop.DBus.ObjectManager");
+      }),
+      unknown);
+  EXPECT_TRUE(calls().empty());
+}
+
+TEST_F(ServiceTest, TheProcessDirectoryExistsOnlyWhileThereAreProcesses) {
+  lt_.call([&] {
+    for (const char* name : {"web", "worker@0", "worker@1"}) service_->process_removed(name);
+    fake_.procs.clear();
+  });
+  // Gone once the loop has finished the iteration that removed them.
+  EXPECT_TRUE(eventually([&] { return children_of(introspect(*calls_->conn, kMgr)).empty(); }));
+  EXPECT_EQ(introspect(*calls_->conn, kProcessDir),
+            "error: org.freedesktop.DBus.Error.UnknownObject");
+  EXPECT_TRUE(manager_->GetManagedObjects().empty());
+  auto r = busctl("tree org.procman.Manager");
+  EXPECT_EQ(r.out.find("/org/procman/Manager/process"), std::string::npos) << r.out;
+
+  lt_.call([&] {
+    fake_.add("job");
+    service_->process_added("job");
+  });
+  EXPECT_EQ(children_of(introspect(*calls_->conn, kMgr)), std::vector<std::string>{"process"});
+  EXPECT_EQ(children_of(introspect(*calls_->conn, kProcessDir)), std::vector<std::string>{"job"});
+  EXPECT_EQ(process("job").Name(), "job");
+  EXPECT_EQ(manager_->GetManagedObjects().size(), 1u);
+}
+
+TEST_F(ServiceTest, ManyProcessesAreServedAndListed) {
+  constexpr int kMany = 300;
+  lt_.call([&] {
+    for (int i = 0; i < kMany; ++i) {
+      auto name = fmt::format("p{}", i);
+      fake_.add(name);
+      service_->process_added(name);
+    }
+  });
+  EXPECT_EQ(manager_->GetManagedObjects().size(), kMany + 3u);
+  EXPECT_EQ(children_of(introspect(*calls_->conn, kProcessDir)).size(), kMany + 3u);
+  EXPECT_EQ(process("p123").Name(), "p123");
+  EXPECT_EQ(process("p299").GetAll("org.procman.Process").size(), 33u);
+  auto r = busctl("tree org.procman.Manager");
+  EXPECT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("/org/procman/Manager/process/p299\n"), std::string::npos) << r.out;
+}
+
+TEST_F(ServiceTest, AStringPropertyThatIsNotUtf8FailsLikeAnyUnsendableValue) {
+  lt_.call([&] { fake_.procs["web"].status.status_text = "caf\xe9"; });
+  EXPECT_EQ(error_of([&] { process("web").StatusText(); }),
+            "org.freedesktop.DBus.Error.InvalidArgs: Failed to serialize a string value (Invalid "
+            "argument)");
+  EXPECT_EQ(process("web").SubState(), "");  // the others are fine
+}
+
 TEST_F(ServiceTest, GetManagedObjectsListsEveryProcessWithItsProperties) {
   auto objects = manager_->GetManagedObjects();
   ASSERT_EQ(objects.size(), 3u);
@@ -1179,7 +1459,8 @@ TEST_F(ServiceTest, PropertiesChangedCarriesTheChangingPropertiesOnly) {
   EXPECT_EQ(ev,
             "PropertiesChanged /org/procman/Manager/process/web org.procman.Process "
             "AdminGoal,ApplyOn,Command,Cron,DependsOn,EffectiveConfig,ExitTimestamp,FailureReason,"
-            "Health,HealthDetail,LastExitCode,LastExitSignal,MainPID,Metadata,NRestarts,NextChange,NotifyStatus,"
+            "Health,HealthDetail,LastExitCode,LastExitSignal,MainPID,Metadata,NRestarts,NextChange,"
+            "NotifyStatus,"
             "Restart,RestartPending,Result,RunTimeUSec,Schedule,StartTimestamp,State,StatusText,"
             "SubState,WorkingDirectory []");
 }
@@ -1509,6 +1790,15 @@ TEST_F(SystemPolicyPrimaryGroupTest, MembersOfTheAdminGroupMayCall) {
   EXPECT_EQ(calls(), std::vector<std::string>{"start web no-block"});
 }
 
+TEST_F(SystemPolicyPrimaryGroupTest, MembersOfTheAdminGroupMayCallProcessMethods) {
+  auto r = as_nobody("",
+                     "call org.procman.Manager /org/procman/Manager/process/web "
+                     "org.procman.Process Start s no-block");
+  EXPECT_EQ(r.status, 0) << r.out;
+  EXPECT_EQ(r.out, "s \"running\"\n");
+  EXPECT_EQ(calls(), std::vector<std::string>{"start web no-block"});
+}
+
 class SystemPolicySupplementaryGroupTest : public SystemPolicyTest {
  protected:
   void SetUp() override {
@@ -1527,6 +1817,19 @@ TEST_F(SystemPolicySupplementaryGroupTest, SupplementaryMembershipCounts) {
                 "ResetFailed s worker@1");
   EXPECT_NE(r.out.find("ResetFailed requires root or membership of group 'users'"),
             std::string::npos)
+      << r.out;
+  EXPECT_EQ(calls(), std::vector<std::string>{"reset_failed worker@1"});
+}
+
+TEST_F(SystemPolicySupplementaryGroupTest, SupplementaryMembershipCountsForProcessMethods) {
+  auto r = as_nobody("users",
+                     "call org.procman.Manager /org/procman/Manager/process/worker_401 "
+                     "org.procman.Process ResetFailed");
+  EXPECT_EQ(r.status, 0) << r.out;
+  r = as_nobody("",
+                "call org.procman.Manager /org/procman/Manager/process/worker_401 "
+                "org.procman.Process Restart s wait");
+  EXPECT_NE(r.out.find("Restart requires root or membership of group 'users'"), std::string::npos)
       << r.out;
   EXPECT_EQ(calls(), std::vector<std::string>{"reset_failed worker@1"});
 }

@@ -2,6 +2,7 @@
 // EventLoop, and real files and processes.
 #include "os/probe.h"
 
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -13,10 +14,12 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -410,6 +413,87 @@ TEST(ProberTcp, FullBacklogTimesOutWhenTheKernelDropsSyns) {
   auto took = std::chrono::steady_clock::now() - start;
   EXPECT_GE(took, milliseconds(450));
   EXPECT_LT(took, milliseconds(5000));
+}
+
+// --- libcurl, loaded on first use -------------------------------------------------------
+
+/// Points Probers at a library name that does not exist, for one scope.
+struct MissingLibcurl {
+  static constexpr const char* kName = "libcurl-procman-test-missing.so.4";
+  MissingLibcurl() { set_libcurl_name_for_tests(kName); }
+  ~MissingLibcurl() { set_libcurl_name_for_tests(""); }
+};
+
+TEST(ProberLibcurl, MissingLibraryFailsOnlyTheProbesThatNeedIt) {
+  HttpServer server;
+  Listener l(16);
+  EventLoop loop;
+  Prober prober(loop);
+  Outcome http, named, numeric, later;
+  std::optional<MissingLibcurl> missing(std::in_place);
+  prober.http_get(server.url("/"), 200, milliseconds(5000), http.done());
+  prober.tcp_connect("probe-test.localhost", l.port, milliseconds(5000), named.done());
+  prober.tcp_connect("127.0.0.1", l.port, milliseconds(5000), numeric.done());
+  EXPECT_EQ(http.calls + named.calls + numeric.calls, 0) << "never synchronous";
+  // Once those three are done, the library can be found again: the same Prober loads it for
+  // the next probe, since the failure is not remembered.
+  ASSERT_TRUE(run_until(loop, [&] {
+    if (missing && prober.pending() == 0) {
+      missing.reset();
+      prober.http_get(server.url("/"), 200, milliseconds(5000), later.done());
+    }
+    return later.calls > 0;
+  }));
+  const std::string dlopen_failed = std::string("dlopen ") + MissingLibcurl::kName + ": " +
+                                    MissingLibcurl::kName +
+                                    ": cannot open shared object file: No such file or directory";
+  EXPECT_FALSE(http.result.ok);
+  EXPECT_EQ(http.result.detail, "HTTP checks need libcurl: " + dlopen_failed);
+  EXPECT_FALSE(named.result.ok);
+  EXPECT_EQ(named.result.detail, "TCP checks to host names need libcurl: " + dlopen_failed);
+  EXPECT_TRUE(numeric.result.ok) << numeric.result.detail;
+  EXPECT_TRUE(later.result.ok) << later.result.detail;
+  EXPECT_EQ(later.result.detail, "HTTP 200");
+}
+
+bool libcurl_mapped() {
+  void* h = dlopen("libcurl.so.4", RTLD_NOW | RTLD_NOLOAD);
+  if (h) dlclose(h);
+  return h != nullptr;
+}
+
+/// Runs in a freshly executed copy of the test binary (see below); exits 0 when libcurl shows
+/// up in the process exactly when the first probe that needs it starts.
+[[noreturn]] void check_libcurl_loads_lazily() {
+  auto fail = [](const char* why) {
+    std::fprintf(stderr, "%s\n", why);
+    std::fflush(stderr);
+    std::_Exit(1);
+  };
+  if (libcurl_mapped()) fail("libcurl is mapped before any probe: something links it");
+  Listener l(16);
+  EventLoop loop;
+  Prober prober(loop);
+  if (libcurl_mapped()) fail("constructing a Prober loaded libcurl");
+  Outcome numeric, http;
+  prober.tcp_connect("127.0.0.1", l.port, milliseconds(5000), numeric.done());
+  if (libcurl_mapped()) fail("a numeric TCP probe loaded libcurl");
+  prober.http_get("http://127.0.0.1:" + std::to_string(closed_port()) + "/", 200,
+                  milliseconds(5000), http.done());
+  if (!libcurl_mapped()) fail("http_get did not load libcurl");
+  if (!run_until(loop, [&] { return prober.pending() == 0; })) fail("the probes never finished");
+  if (!numeric.result.ok) fail("the TCP probe failed");
+  if (http.result.detail != "connection refused") fail("the HTTP probe did not run");
+  std::_Exit(0);
+}
+
+TEST(ProberLibcurlDeathTest, LoadsLibcurlOnlyWhenAProbeNeedsIt) {
+  // Earlier tests in this process may have loaded libcurl already: "threadsafe" runs the
+  // check in a new process started from the test binary, not in a fork of this one.
+  const std::string style = GTEST_FLAG_GET(death_test_style);
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(check_libcurl_loads_lazily(), ::testing::ExitedWithCode(0), "");
+  GTEST_FLAG_SET(death_test_style, style);
 }
 
 // --- files -------------------------------------------------------------------------------
