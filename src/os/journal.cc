@@ -451,6 +451,14 @@ std::vector<JournalEntry> JournalReader::tail(std::size_t n, std::string* error)
 
 FollowEnd JournalReader::follow(const std::function<bool(const JournalEntry&)>& on_entry,
                                 int timeout_ms, std::string* error) {
+  // sd-journal installs its inotify watches on the first sd_journal_get_fd() (or the first
+  // sd_journal_wait()). An entry written between the sd_journal_next() that found nothing and
+  // that first wait would wake nobody: the reader would sleep until some later write, or
+  // the timeout. Installing the watches before reading closes that window.
+  if (int r = sd_journal_get_fd(j_); r < 0) {
+    fail(error, "watching the journal: " + errno_text(-r));
+    return FollowEnd::kError;
+  }
   if (!positioned_) {
     // Land on the last existing entry (if any) so only later ones are delivered.
     int r = sd_journal_seek_tail(j_);

@@ -479,6 +479,8 @@ restart-delay = "100ms"
 )toml");
   Procmand& pm = start();
   ASSERT_GT(running_pid(pm, "flaky"), 0) << pm.output();
+  // Running means spawned: its shell may not have written its line yet.
+  EXPECT_TRUE(wait_until([&] { return slurp(dir_.file("flaky.log")).ends_with("main\n"); }));
   EXPECT_EQ(slurp(dir_.file("flaky.log")), "before\nbefore\nbefore\nmain\n");
   EXPECT_EQ(count_lines(pm.output(),
                         transition("flaky", "backoff") + " before command exited with code 1"),
@@ -489,11 +491,13 @@ restart-delay = "100ms"
 }
 
 TEST_F(Engine, FailingInitStopsTheMainProcessAndRetries) {
+  // Each init waits until its main process has written its pid, so that a fast init
+  // cannot fail (and have the main process stopped) before there is a pid to check.
   write_config(R"toml(
 [[process]]
 id = "initfail"
 command = { line = "echo $$ >> main.pids; exec sleep 1000", type = "expression" }
-init = { command = "echo i >> init.log; [ $(wc -l < init.log) -ge 2 ]" }
+init = { command = "echo i >> init.log; until [ $(cat main.pids 2>/dev/null | wc -l) -ge $(wc -l < init.log) ]; do sleep 0.01; done; [ $(wc -l < init.log) -ge 2 ]" }
 restart-delay = "100ms"
 stop-timeout = "5s"
 )toml");
@@ -508,7 +512,14 @@ stop-timeout = "5s"
   EXPECT_FALSE(pid_alive(std::stoi(pids[0])))
       << "the first main process must be stopped when init fails";
   EXPECT_TRUE(pid_alive(std::stoi(pids[1])));
-  EXPECT_EQ(marked().size(), 1u);
+  std::string seen;
+  for (pid_t p : marked()) {
+    std::ifstream f("/proc/" + std::to_string(p) + "/cmdline");
+    std::string cmd((std::istreambuf_iterator<char>(f)), {});
+    std::replace(cmd.begin(), cmd.end(), '\0', ' ');
+    seen += std::to_string(p) + ": " + cmd + "\n";
+  }
+  EXPECT_EQ(marked(), std::vector<pid_t>{std::stoi(pids[1])}) << seen << pm.output();
   EXPECT_EQ(interrupt(pm), 0);
 }
 
