@@ -787,9 +787,10 @@ std::optional<MonoTime> Supervisor::next_deadline() const {
   return std::get<0>(*timers_.begin());
 }
 
-void Supervisor::on_timer() {
+void Supervisor::on_timer(std::size_t max_fired) {
   const MonoTime now = clock_.now();
-  while (!timers_.empty() && std::get<0>(*timers_.begin()) <= now) {
+  for (std::size_t fired = 0;
+       fired < max_fired && !timers_.empty() && std::get<0>(*timers_.begin()) <= now; ++fired) {
     auto [at, u, slot] = *timers_.begin();
     timers_.erase(timers_.begin());
     u->timer_at[slot].reset();

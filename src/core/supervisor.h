@@ -16,6 +16,7 @@
 
 #include <array>
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
@@ -227,8 +228,10 @@ class Supervisor {
   std::string activate(std::string_view name);
   /// Some process died: units waiting for the rest of their group re-check it.
   void on_group_change();
-  /// Deadlines due at clock.now() fire.
-  void on_timer();
+  /// Deadlines due at clock.now() fire, at most `max_fired` of them; the rest stay due
+  /// (next_deadline() is then in the past). Many processes whose restart delays end
+  /// together would otherwise all spawn in one call, while D-Bus callers wait.
+  void on_timer(std::size_t max_fired = SIZE_MAX);
   std::optional<MonoTime> next_deadline() const;
 
   /// The wall clock reached a point where the config may apply differently (or

@@ -59,7 +59,8 @@ std::string Console::color_of(std::string_view name) const {
   return fmt::format("\x1b[38;2;{};{};{}m", r, g, b);
 }
 
-void Console::emit(std::string_view name, std::string_view text, std::string_view text_style) {
+void Console::emit(std::string_view name, std::string_view text, std::string_view text_style,
+                   bool flush) {
   const std::size_t w = display_width(name);
   std::string out;
   out.reserve(width_ + text.size() + 32);
@@ -81,18 +82,21 @@ void Console::emit(std::string_view name, std::string_view text, std::string_vie
   }
   out += '\n';
   std::fwrite(out.data(), 1, out.size(), out_);
-  std::fflush(out_);
+  if (flush) std::fflush(out_);
 }
+
+void Console::flush() { std::fflush(out_); }
 
 void Console::event(int priority, std::string_view text, const std::vector<os::JournalField>& fields) {
   if (journal_ && os::journal_send(priority, text, fields)) return;
-  emit("procman", text, priority <= LOG_ERR ? "\x1b[31m" : priority == LOG_WARNING ? "\x1b[33m" : "");
+  emit("procman", text, priority <= LOG_ERR ? "\x1b[31m" : priority == LOG_WARNING ? "\x1b[33m" : "",
+       /*flush=*/true);
 }
 
 void Console::line(std::string_view name, std::string_view text) {
   // Only hooks' output comes here in journal mode (children write to journald themselves).
   if (journal_ && os::journal_send(LOG_INFO, text, {{std::string(os::field::kProcess), std::string(name)}})) return;
-  emit(name, text, {});
+  emit(name, text, {}, /*flush=*/false);
 }
 void Console::notice(std::string_view text) { event(LOG_INFO, text, {}); }
 void Console::warning(std::string_view text) { event(LOG_WARNING, text, {}); }

@@ -24,8 +24,12 @@ class Console {
 
   /// Make room for a name (the prefix column grows, never shrinks).
   void reserve(std::string_view name);
-  /// A line of a child's output.
+  /// A line of a child's output. In console mode it is buffered, not flushed: a child
+  /// writing fast would otherwise cost procmand one write(2) per line. Callers that
+  /// hand over lines call flush() once the batch (one read of a pipe) is done.
   void line(std::string_view name, std::string_view text);
+  /// Writes out the lines line() buffered.
+  void flush();
   /// A line from procmand itself.
   void notice(std::string_view text);
   void warning(std::string_view text);
@@ -43,7 +47,7 @@ class Console {
   void event(int priority, std::string_view text, const std::vector<os::JournalField>& fields);
 
  private:
-  void emit(std::string_view name, std::string_view text, std::string_view text_style);
+  void emit(std::string_view name, std::string_view text, std::string_view text_style, bool flush);
   std::FILE* out_;
   bool color_;
   bool journal_ = false;

@@ -168,6 +168,7 @@ void Controller::on_stderr() {
     if (n > 0) {
       err_split_.feed(std::string_view(buf, static_cast<std::size_t>(n)),
                       [this](std::string_view line) { console_.line("controller", line); });
+      console_.flush();
       continue;
     }
     if (n < 0 && errno == EINTR) continue;

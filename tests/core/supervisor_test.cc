@@ -217,6 +217,30 @@ TEST_F(SupervisorTest, BackoffResetsAfterAHealthyRun) {
   EXPECT_EQ(state("web"), State::Running);
 }
 
+TEST_F(SupervisorTest, RestartsDueTogetherFireInBoundedBatches) {
+  std::vector<ProcessConfig> ps;
+  for (int i = 0; i < 10; ++i) {
+    auto p = proc("w" + std::to_string(i));
+    p.restart_delay = Backoff{1s, 1.0, 1s, 60s};
+    ps.push_back(p);
+  }
+  load(ps);
+  sup.start();
+  ASSERT_EQ(fx.spawned.size(), 10u);
+  for (int i = 0; i < 10; ++i) exit_main("w" + std::to_string(i), ExitInfo{.code = 1});
+  clock.advance(1s);
+
+  sup.on_timer(4);
+  EXPECT_EQ(fx.spawned.size(), 14u);
+  ASSERT_TRUE(sup.next_deadline());
+  EXPECT_LE(*sup.next_deadline(), clock.now()) << "the rest are still due, now";
+  sup.on_timer(4);
+  sup.on_timer(4);
+  EXPECT_EQ(fx.spawned.size(), 20u);
+  for (int i = 0; i < 10; ++i) EXPECT_EQ(state("w" + std::to_string(i)), State::Running);
+  EXPECT_FALSE(sup.next_deadline() && *sup.next_deadline() <= clock.now());
+}
+
 TEST_F(SupervisorTest, OnFailurePolicyDoesNotRestartACleanExit) {
   auto p = proc("job");
   p.restart = RestartPolicy::OnFailure;
