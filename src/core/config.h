@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "core/box.h"
 #include "core/calendar.h"
 #include "core/cron.h"
 #include "core/diagnostic.h"
@@ -162,11 +163,11 @@ struct ProcessConfig {
   std::optional<Command> command;  ///< required unless fake
   std::vector<Dependency> depends_on;
   std::optional<std::string> work_dir;
-  std::optional<Hook> before;
-  std::optional<Hook> init;
-  std::optional<Hook> stop;
-  std::optional<HealthCheck> health_check;     ///< liveness
-  std::optional<HealthCheck> readiness_check;  ///< gates `running` (and dependents)
+  Box<Hook> before;
+  Box<Hook> init;
+  Box<Hook> stop;
+  Box<HealthCheck> health_check;     ///< liveness
+  Box<HealthCheck> readiness_check;  ///< gates `running` (and dependents)
   std::optional<Schedule> schedule;
   bool one_shot = false;
 
@@ -195,10 +196,9 @@ struct ProcessConfig {
   /// Event hooks: fire-and-forget shell commands run with the event in their
   /// environment (PROCMAN_NAME, PROCMAN_EVENT, PROCMAN_EXIT_CODE...). Unlike
   /// before/init/stop they never gate or fail the process.
-  std::optional<Hook> on_start;  ///< it reached running
-  std::optional<Hook> on_exit;   ///< its main process exited, for any reason
-  std::optional<Hook>
-      on_failure;  ///< it failed (exit policy says failure, start failed, limit hit)
+  Box<Hook> on_start;  ///< it reached running
+  Box<Hook> on_exit;   ///< its main process exited, for any reason
+  Box<Hook> on_failure;  ///< it failed (exit policy says failure, start failed, limit hit)
 
   // The systemd contract for children.
   ReadyMode ready = ReadyMode::Started;

@@ -102,7 +102,7 @@ nlohmann::json process_json(const ProcessConfig& p) {
     j["depends-on"] = deps;
   }
   if (p.work_dir) j["work-dir"] = *p.work_dir;
-  auto hook = [&](const char* key, const std::optional<Hook>& h) {
+  auto hook = [&](const char* key, const Box<Hook>& h) {
     if (h) j[key] = {{"command", h->command}, {"timeout", format_duration(h->timeout)}};
   };
   hook("before", p.before);

@@ -72,7 +72,7 @@ std::string_view event_kind_name(EventKind k) {
 }
 
 const Hook* event_hook(const ProcessConfig& cfg, EventKind k) {
-  const std::optional<Hook>* h = nullptr;
+  const Box<Hook>* h = nullptr;
   switch (k) {
     case EventKind::Start:
       h = &cfg.on_start;

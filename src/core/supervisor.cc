@@ -36,7 +36,7 @@ bool same_process_spec(const ProcessConfig& a, const ProcessConfig& b) {
   auto cmd = [](const std::optional<Command>& c) {
     return c ? std::pair(c->line, c->type) : std::pair(std::string(), CommandType::Simple);
   };
-  auto hook = [](const std::optional<Hook>& h) {
+  auto hook = [](const Box<Hook>& h) {
     return h ? std::pair(h->command, h->timeout) : std::pair(std::string(), Duration{});
   };
   return cmd(a.command) == cmd(b.command) && a.work_dir == b.work_dir &&

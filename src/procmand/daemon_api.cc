@@ -187,7 +187,7 @@ void Daemon::fire_event_hooks(const core::UnitStatus& unit, core::State from, st
   const core::ProcessConfig* cfg = sup_->effective_config(unit.name);
   if (!cfg || (!cfg->on_start && !cfg->on_exit && !cfg->on_failure)) return;
   for (core::EventKind kind : core::hook_events(unit, from)) {
-    const std::optional<core::Hook>& hook = kind == core::EventKind::Start  ? cfg->on_start
+    const core::Box<core::Hook>& hook = kind == core::EventKind::Start  ? cfg->on_start
                                             : kind == core::EventKind::Exit ? cfg->on_exit
                                                                             : cfg->on_failure;
     if (!hook) continue;

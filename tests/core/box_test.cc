@@ -1,0 +1,63 @@
+#include "core/box.h"
+
+#include <gtest/gtest.h>
+
+#include <optional>
+#include <string>
+
+#include "core/config.h"
+
+namespace procman::core {
+namespace {
+
+TEST(Box, StartsEmptyAndBehavesLikeAnOptional) {
+  Box<std::string> b;
+  EXPECT_FALSE(b);
+  EXPECT_FALSE(b.has_value());
+  EXPECT_TRUE(b == std::nullopt);
+  EXPECT_THROW(b.value(), std::bad_optional_access);
+  b = std::string("echo hi");
+  ASSERT_TRUE(b);
+  EXPECT_EQ(*b, "echo hi");
+  EXPECT_EQ(b->size(), 7u);
+  b = std::nullopt;
+  EXPECT_FALSE(b);
+  b.emplace(3, 'x');
+  EXPECT_EQ(b.value(), "xxx");
+  b.reset();
+  EXPECT_FALSE(b);
+}
+
+TEST(Box, TakesAnOptionalSetOrNot) {
+  Box<std::string> set = std::optional<std::string>("a");
+  Box<std::string> unset = std::optional<std::string>();
+  EXPECT_EQ(*set, "a");
+  EXPECT_FALSE(unset);
+}
+
+TEST(Box, CopiesAreDeepAndCompareByValue) {
+  Box<std::string> a = std::string("one");
+  Box<std::string> b = a;
+  *b = "two";
+  EXPECT_EQ(*a, "one") << "a copy must not share its value with the original";
+  EXPECT_FALSE(a == b);
+  *b = "one";
+  EXPECT_TRUE(a == b);
+  Box<std::string> empty;
+  EXPECT_FALSE(a == empty);
+  EXPECT_TRUE(empty == Box<std::string>());
+  b = empty;
+  EXPECT_FALSE(b);
+}
+
+TEST(Box, ACopiedProcessConfigOwnsItsHooks) {
+  ProcessConfig p;
+  p.before = Hook{"prepare", std::chrono::seconds(3), {}};
+  ProcessConfig q = p;
+  q.before->command = "other";
+  EXPECT_EQ(p.before->command, "prepare");
+  EXPECT_FALSE(q.init);
+}
+
+}  // namespace
+}  // namespace procman::core
