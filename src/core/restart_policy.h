@@ -3,9 +3,8 @@
 #pragma once
 
 #include <chrono>
-#include <deque>
-#include <vector>
 #include <optional>
+#include <vector>
 
 #include "core/config.h"
 

@@ -33,37 +33,21 @@ bool lookup_entry(Lookup&& lookup, Entry* entry, std::vector<char>* buf) {
   }
 }
 
-// The sender's credentials of a call, each nullopt when the bus cannot tell.
-// Two sources, asking sd-bus for the same fields: an sdbus-c++ message (the
-// Manager) and an sd-bus message handed over directly (the Process objects).
-class SdbusCreds {
- public:
-  explicit SdbusCreds(const sdbus::Message& msg) : msg_(msg) {}
-  std::optional<uid_t> uid() const {
-    return ask([&] { return msg_.getCredsUid(); });
+// sdbus-c++ 1.2 keeps a Message's sd_bus_message* in the protected member
+// msg_ and has no accessor for it. A member pointer formed in a derived class
+// may be applied to any Message (no cast, no UB); the class is never instantiated.
+struct MessageAccess : sdbus::Message {
+  static sd_bus_message* raw(const sdbus::Message& m) {
+    return static_cast<sd_bus_message*>(m.*(&MessageAccess::msg_));
   }
-  std::optional<gid_t> gid() const {
-    return ask([&] { return msg_.getCredsGid(); });
-  }
-  std::optional<std::vector<gid_t>> supplementary_gids() const {
-    return ask([&] { return msg_.getCredsSupplementaryGids(); });
-  }
-
- private:
-  template <typename Get>
-  static auto ask(Get&& get) -> std::optional<decltype(get())> {
-    try {
-      return get();
-    } catch (const sdbus::Error&) {
-      return std::nullopt;
-    }
-  }
-  const sdbus::Message& msg_;
 };
 
-class RawCreds {
+// The sender's credentials of a call, each nullopt when the bus cannot tell. Read
+// from the sd-bus message, as sdbus-c++'s getCreds*() read them, for the Manager's
+// calls and the Process objects' alike.
+class Creds {
  public:
-  explicit RawCreds(sd_bus_message* msg) : msg_(msg) {}
+  explicit Creds(sd_bus_message* msg) : msg_(msg) {}
   std::optional<uid_t> uid() const {
     return ask<uid_t>(SD_BUS_CREDS_UID,
                       [](sd_bus_creds* c, uid_t* out) { return sd_bus_creds_get_uid(c, out); });
@@ -100,7 +84,6 @@ class RawCreds {
 
 // Root, or a member of `group_name` by primary gid, supplementary gid or the
 // group's member list. Anything the bus cannot tell us counts as "no".
-template <typename Creds>
 bool is_admin(const Creds& creds, const std::string& group_name) {
   auto uid = creds.uid();
   if (!uid) return false;
@@ -204,16 +187,17 @@ Caller ObjectContext::caller(const sdbus::IObject& object) const {
   return c;
 }
 
+sd_bus_message* sd_bus_message_of(const sdbus::Message& msg) { return MessageAccess::raw(msg); }
+
 void ObjectContext::authorize(const sdbus::IObject& object, std::string_view method) const {
   if (!policy_.check_access) return;
   const sdbus::Message* msg = object.getCurrentlyProcessedMessage();
-  if (msg && is_admin(SdbusCreds(*msg), policy_.admin_group)) return;
-  throw access_denied(method);
+  authorize(msg ? sd_bus_message_of(*msg) : nullptr, method);
 }
 
 void ObjectContext::authorize(sd_bus_message* call, std::string_view method) const {
   if (!policy_.check_access) return;
-  if (call && is_admin(RawCreds(call), policy_.admin_group)) return;
+  if (call && is_admin(Creds(call), policy_.admin_group)) return;
   throw access_denied(method);
 }
 

@@ -169,4 +169,7 @@ class ManagerObject final
   ObjectContext& ctx_;
 };
 
+/// The sd-bus message under an sdbus-c++ 1.2 message, which has no accessor for it.
+sd_bus_message* sd_bus_message_of(const sdbus::Message& msg);
+
 }  // namespace procman::dbus

@@ -29,15 +29,6 @@ const std::string kProcessDirString(kProcessDir);
 
 uint64_t usec(int64_t t) { return t > 0 ? static_cast<uint64_t>(t) : 0; }
 
-// sdbus-c++ 1.2 keeps a Message's sd_bus_message* in the protected member
-// msg_ and has no accessor for it. A member pointer formed in a derived class
-// may be applied to any Message (no cast, no UB); the class is never instantiated.
-struct MessageAccess : sdbus::Message {
-  static sd_bus_message* raw(const sdbus::Message& m) {
-    return static_cast<sd_bus_message*>(m.*(&MessageAccess::msg_));
-  }
-};
-
 // ---- what the callbacks share
 
 // Exceptions must not cross sd-bus's C callbacks: they become the error of
@@ -360,7 +351,7 @@ std::string last_exit_signal(const core::UnitStatus& s) {
 sd_bus* sd_bus_of(sdbus::IConnection& conn) {
   auto object = sdbus::createObject(conn, std::string(kManagerPath));
   sdbus::Signal probe = object->createSignal(kInterface, "Probe");
-  sd_bus_message* m = MessageAccess::raw(probe);
+  sd_bus_message* m = sd_bus_message_of(probe);
   sd_bus* bus = m ? sd_bus_message_get_bus(m) : nullptr;
   if (!bus) throw sdbus::Error(SD_BUS_ERROR_FAILED, "the connection has no sd-bus bus");
   return bus;  // the connection keeps it alive
