@@ -208,6 +208,17 @@ def kill_session(sid: int) -> None:
             pass
 
 
+def wait_or_kill_session(proc: subprocess.Popen, seconds: float, what: str) -> None:
+    """Waits up to `seconds` for `proc` (a supervisor started in a session of its own) to
+    exit; if it has not, SIGKILLs its session, reaps it and raises BenchError(what)."""
+    try:
+        proc.wait(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        kill_session(proc.pid)
+        proc.wait()
+        raise BenchError(f"{what}; killed its session")
+
+
 def pids_in_session(sid: int) -> list[int]:
     return [pid for pid, (_, session, _) in proc_table().items() if session == sid]
 

@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import re
 import shlex
-import time
 from typing import Iterable, Optional
 
 from benchlib import (
-    BenchError, Ctx, ScanDirPeer, kill_session, lines_of_paths, parse_bytes, run_latencies,
-    write_exec,
+    BenchError, Ctx, ScanDirPeer, lines_of_paths, parse_bytes, run_latencies,
+    wait_or_kill_session, write_exec,
 )
 
 # s6-svscan refuses to supervise more service directories than -c allows (default 500).
@@ -172,13 +171,8 @@ class S6(ScanDirPeer):
         # -t: every s6-supervise takes its service down (SIGTERM, SIGKILL after timeout-kill)
         # and exits, loggers drain and exit on EOF, then s6-svscan exits.
         ctx.run([self.bins["s6-svscanctl"], "-t", str(self.scan)], check=False, timeout=60)
-        deadline = time.monotonic() + 60 + ctx.stop_timeout + ctx.n * 0.01
-        while self.proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.05)
-        if self.proc.poll() is None:
-            kill_session(self.proc.pid)
-            self.proc.wait()
-            raise BenchError("s6-svscan did not exit after s6-svscanctl -t; killed its session")
+        wait_or_kill_session(self.proc, 60 + ctx.stop_timeout + ctx.n * 0.01,
+                             "s6-svscan did not exit after s6-svscanctl -t")
 
 
 PEER = S6

@@ -17,12 +17,11 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import xmlrpc.client
 from pathlib import Path
 from typing import Iterable, Optional
 
-from benchlib import BenchError, Ctx, Peer, kill_session, lines_of_paths, timed
+from benchlib import BenchError, Ctx, Peer, lines_of_paths, timed, wait_or_kill_session
 
 # sun_path is 108 bytes including the terminating NUL.
 _SUN_PATH_MAX = 107
@@ -249,13 +248,8 @@ class Supervisord(Peer):
             except ProcessLookupError:
                 pass
             # Stopping takes supervisord ~26 ms per child (100 s for 3800 measured).
-            deadline = time.monotonic() + 120 + self.ctx.stop_timeout + self.ctx.n * 0.06
-            while self.proc.poll() is None and time.monotonic() < deadline:
-                time.sleep(0.1)
-            if self.proc.poll() is None:
-                kill_session(self.proc.pid)
-                self.proc.wait()
-                raise BenchError("supervisord did not exit after SIGTERM; killed its session")
+            wait_or_kill_session(self.proc, 120 + self.ctx.stop_timeout + self.ctx.n * 0.06,
+                                 "supervisord did not exit after SIGTERM")
 
 
 def _require_rlimit(res: int, name: str, want: int, why: str) -> None:
