@@ -135,17 +135,36 @@ std::string fifo_file_name(std::string_view canonical_config_path) {
   return fmt::format("procman-{}-{:08x}.fifo", sanitized, rust_path_hash(canonical_config_path));
 }
 
+namespace {
+
+std::string trimmed(std::string dir) {
+  while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
+  return dir;
+}
+
+/// dir + "/" + leaf, without doubling the root's slash.
+std::string joined(const std::string& dir, std::string_view leaf) {
+  std::string base = trimmed(dir);
+  if (base == "/") base.clear();
+  return base + "/" + std::string(leaf);
+}
+
+}  // namespace
+
 std::string fifo_directory(const char* xdg_runtime_dir, const char* tmpdir) {
-  auto trimmed = [](std::string dir) {
-    while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
-    return dir;
-  };
-  if (xdg_runtime_dir != nullptr && *xdg_runtime_dir != '\0') {
-    std::string dir = trimmed(xdg_runtime_dir);
-    return (dir == "/" ? "" : dir) + "/procman";
-  }
+  if (xdg_runtime_dir != nullptr && *xdg_runtime_dir != '\0')
+    return joined(xdg_runtime_dir, "procman");
   if (tmpdir != nullptr && *tmpdir != '\0') return trimmed(tmpdir);
   return "/tmp";
+}
+
+std::string state_directory_base(const StateDirEnv& env) {
+  std::string first = env.runtime_directory.substr(0, env.runtime_directory.find(':'));
+  if (!first.empty()) return trimmed(first);
+  if (!env.xdg_runtime_dir.empty()) return joined(env.xdg_runtime_dir, "procman");
+  if (!env.xdg_state_home.empty()) return joined(env.xdg_state_home, "procman");
+  if (!env.home.empty()) return joined(env.home, ".local/state/procman");
+  return "/run/procman";
 }
 
 }  // namespace procman::core

@@ -22,6 +22,7 @@
 
 #include "core/command_line.h"
 #include "core/config_parser.h"
+#include "core/fifo_path.h"
 #include "core/persist.h"
 #include "os/local_time.h"
 #include "os/proc.h"
@@ -140,20 +141,15 @@ std::optional<core::Config> Daemon::load_config(bool reload, std::string* errors
 }
 
 bool Daemon::setup_state_dir(const std::string& uid) {
-  std::string base;
   if (opts_.state_dir) {
     state_dir_ = *opts_.state_dir;
   } else {
-    if (auto it = base_env_.find("RUNTIME_DIRECTORY"); it != base_env_.end() && !it->second.empty()) {
-      // systemd may pass several, colon-separated: the first is ours.
-      base = it->second.substr(0, it->second.find(':'));
-    } else if (auto x = base_env_.find("XDG_STATE_HOME"); x != base_env_.end() && !x->second.empty()) {
-      base = x->second + "/procman";
-    } else if (auto h = base_env_.find("HOME"); h != base_env_.end() && !h->second.empty()) {
-      base = h->second + "/.local/state/procman";
-    } else {
-      base = "/var/lib/procman";
-    }
+    auto env = [this](const char* k) {
+      auto it = base_env_.find(k);
+      return it == base_env_.end() ? std::string() : it->second;
+    };
+    const std::string base = core::state_directory_base(
+        {env("RUNTIME_DIRECTORY"), env("XDG_RUNTIME_DIR"), env("XDG_STATE_HOME"), env("HOME")});
     state_dir_ = base + "/" + os::escape_filename(uid);
   }
   io_dir_ = state_dir_ + "/io";

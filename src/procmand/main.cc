@@ -29,7 +29,8 @@ int main(int argc, char** argv) {
   app.add_option("config", config, "The TOML file to supervise (default: $XDG_CONFIG_HOME/procman/procman.toml)");
   app.add_option("--state-dir", state_dir,
                  "Where state, output FIFOs and the lock live (default: $RUNTIME_DIRECTORY, else "
-                 "$XDG_STATE_HOME/procman, each with the config uid appended)");
+                 "$XDG_RUNTIME_DIR/procman, else $XDG_STATE_HOME/procman, each with the config uid "
+                 "appended)");
   app.add_option("--color", color, "Colour output: auto, always or never")
       ->check(CLI::IsMember({"auto", "always", "never"}));
   bool user_bus = false, system_bus = false, no_bus = false, no_fifo = false;

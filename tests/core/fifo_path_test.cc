@@ -135,5 +135,27 @@ TEST(FifoDirectory, NeverDoublesTheRootSlash) {
   EXPECT_EQ(fifo_directory(nullptr, "/"), "/");
 }
 
+TEST(StateDirectory, RuntimeDirectoryFirstThenTheUsersRuntimeDir) {
+  EXPECT_EQ(state_directory_base({"/run/user/1000/procman", "/run/user/1000", "/s", "/h"}),
+            "/run/user/1000/procman");
+  // systemd passes every RuntimeDirectory= entry, colon-separated: the first is ours.
+  EXPECT_EQ(state_directory_base({"/run/procman:/run/other", "", "", ""}), "/run/procman");
+  EXPECT_EQ(state_directory_base({"", "/run/user/1000/", "/s", "/h"}), "/run/user/1000/procman");
+}
+
+TEST(StateDirectory, FallsBackToStateHomeThenHomeThenRun) {
+  EXPECT_EQ(state_directory_base({"", "", "/home/ada/.state", "/home/ada"}),
+            "/home/ada/.state/procman");
+  EXPECT_EQ(state_directory_base({"", "", "", "/home/ada/"}), "/home/ada/.local/state/procman");
+  EXPECT_EQ(state_directory_base({"", "", "", ""}), "/run/procman");
+  // An empty first entry of RUNTIME_DIRECTORY is no directory at all.
+  EXPECT_EQ(state_directory_base({":/run/other", "", "", "/h"}), "/h/.local/state/procman");
+}
+
+TEST(StateDirectory, NeverDoublesTheRootSlash) {
+  EXPECT_EQ(state_directory_base({"", "/", "", ""}), "/procman");
+  EXPECT_EQ(state_directory_base({"", "", "", "/"}), "/.local/state/procman");
+}
+
 }  // namespace
 }  // namespace procman::core
