@@ -104,6 +104,11 @@ class Runner:
         self.args = args
         self.base = Path(tempfile.mkdtemp(prefix="procman-bench."))
         os.chmod(self.base, 0o755)  # systemd --user's children run as another user
+        # Runtime state goes where a standard system keeps it, on tmpfs (/run, /run/user/UID):
+        # every peer's sockets, scan directories and FIFOs. This is not /run itself, which may
+        # be a disk (it is on some VMs and containers), but /dev/shm, a tmpfs wherever it exists.
+        self.run_base = Path(tempfile.mkdtemp(prefix="procman-bench.", dir=runtime_parent()))
+        os.chmod(self.run_base, 0o755)
         build = Path(args.build_dir).resolve()
         self.build_dir = build
         self.tools = {}
@@ -130,8 +135,10 @@ class Runner:
     def new_ctx(self, peer: Peer, n: int, mode: str, tag: str) -> Ctx:
         work = self.base / f"{peer.name}-{tag}"
         work.mkdir(mode=0o755)
-        reports = Reports(work / "report.sock")
-        return Ctx(peer=peer.name, n=n, mode=mode, workdir=work, build_dir=self.build_dir,
+        run = self.run_base / f"{peer.name}-{tag}"
+        run.mkdir(mode=0o755)
+        reports = Reports(run / "report.sock")
+        return Ctx(peer=peer.name, n=n, mode=mode, workdir=work, rundir=run, build_dir=self.build_dir,
                    child_bin=Path(self.tools["bench-child"]), reports=reports, tools=self.tools,
                    stop_timeout=self.args.stop_timeout)
 
@@ -165,6 +172,7 @@ class Runner:
         ctx.reports.close()
         if not self.args.keep:
             shutil.rmtree(ctx.workdir, ignore_errors=True)
+            shutil.rmtree(ctx.rundir, ignore_errors=True)
 
     def with_peer(self, peer: Peer, n: int, mode: str, tag: str, body: Callable[[Ctx], None]) -> None:
         ctx = self.new_ctx(peer, n, mode, tag)
@@ -478,6 +486,7 @@ class Runner:
         if self.current:
             self.cleanup(*self.current)
         shutil.rmtree(self.base, ignore_errors=True)
+        shutil.rmtree(self.run_base, ignore_errors=True)
 
 
 def comm_is_ours(pid: int) -> bool:
@@ -535,6 +544,30 @@ def peer_version(name: str) -> str:
     return "-"
 
 
+def fs_type(path: str) -> str:
+    """The file system type of the mount that holds `path` (the longest mount point prefix)."""
+    real = os.path.realpath(path)
+    best, kind = "", "?"
+    try:
+        with open("/proc/self/mounts") as f:
+            for line in f:
+                fields = line.split()
+                if len(fields) < 3:
+                    continue
+                point = fields[1].replace("\\040", " ")
+                inside = real == point or real.startswith(point.rstrip("/") + "/")
+                if inside and len(point) >= len(best):
+                    best, kind = point, fields[2]
+    except OSError:
+        pass
+    return kind
+
+
+def runtime_parent() -> Optional[str]:
+    """/dev/shm when it is a tmpfs, else the default temporary directory (None)."""
+    return "/dev/shm" if os.path.isdir("/dev/shm") and fs_type("/dev/shm") == "tmpfs" else None
+
+
 def machine() -> dict:
     cpu = "?"
     try:
@@ -546,7 +579,9 @@ def machine() -> dict:
         pass
     return {"kernel": platform.release(), "cpu": cpu, "cores": os.cpu_count(),
             "mem_gib": round(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") / 2**30, 1),
-            "date": time.strftime("%Y-%m-%d %H:%M")}
+            "date": time.strftime("%Y-%m-%d %H:%M"),
+            "work_fs": fs_type(tempfile.gettempdir()),
+            "run_fs": fs_type(runtime_parent() or tempfile.gettempdir())}
 
 
 def main() -> int:

@@ -114,7 +114,8 @@ class Ctx:
     peer: str
     n: int
     mode: str  # bench-child mode: run, term1, exit, log:BYTES
-    workdir: Path
+    workdir: Path  # configs, logs: the disk, like a user's files
+    rundir: Path  # runtime state (sockets, scan directories, FIFOs): tmpfs, like /run
     build_dir: Path
     child_bin: Path  # bench-child, copied where every user may run it
     reports: Reports
@@ -388,7 +389,7 @@ class ScanDirPeer(Peer):
     def __init__(self) -> None:
         super().__init__()
         self.proc: Optional[subprocess.Popen] = None
-        self.scan: Optional[Path] = None  # the scan directory
+        self.scan: Optional[Path] = None  # the scan directory (runtime state: under ctx.rundir)
         self.logged = False  # whether the services have a log/ service
         self.bins: dict[str, str] = {}
 
@@ -412,9 +413,14 @@ class ScanDirPeer(Peer):
         if why:
             raise BenchError(why)
         self.logged = ctx.mode.startswith("log:")
-        self.scan = ctx.workdir / scan_name
+        self.scan = ctx.rundir / scan_name
         self.scan.mkdir()
         return self.scan
+
+    def logdir(self, i: int) -> Path:
+        """Where the logger of child i writes: on disk, with every other peer's log sink."""
+        assert self.ctx is not None
+        return self.ctx.workdir / "logs" / self.ctx.child_name(i)
 
     def pids(self) -> list[int]:
         if self.proc is None:

@@ -25,6 +25,8 @@ class Procman(Peer):
         '`restart-delay = "0"` (default: exponential backoff from 1 s), for the restart workload',
         '`stop-timeout` = the harness\'s stop timeout (10 s, the default)',
         "a private `dbus-daemon --session` (not counted as procman's) so runs do not collide",
+        "XDG_RUNTIME_DIR = the run's tmpfs directory, as in a user session: procmand's default "
+        "state directory (state file, lock, output FIFOs) is under it",
     ]
 
     def __init__(self) -> None:
@@ -47,7 +49,7 @@ class Procman(Peer):
             lines += ["[[process]]", f'id = "{ctx.child_name(i)}"', f"command = {json.dumps(cmd)}",
                       'restart-delay = "0"', f'stop-timeout = "{ctx.stop_timeout:g}s"', ""]
         (ctx.workdir / "procman.toml").write_text("\n".join(lines))
-        self.bus = f"unix:path={ctx.workdir}/bus"
+        self.bus = f"unix:path={ctx.rundir}/bus"
 
     def start(self) -> None:
         ctx = self.ctx
@@ -56,21 +58,23 @@ class Procman(Peer):
                    f"--address={self.bus}"], stdout=open(ctx.workdir / "dbus.log", "ab"))
         # procmand connects once the socket exists; waiting here keeps the bus start out of
         # procman's cold-start figure.
-        sock = ctx.workdir / "bus"
+        sock = ctx.rundir / "bus"
         deadline = time.monotonic() + 30
         while not sock.exists():
             if time.monotonic() > deadline:
                 raise BenchError("dbus-daemon did not create its socket within 30 s")
             time.sleep(0.01)
         env = self._env()
+        # No --state-dir: procmand picks $XDG_RUNTIME_DIR/procman/<uid>, as in a user session.
         self.daemon = ctx.spawn([str(self._bin("procmand")), "--user", "--color", "never",
-                                 "--log-target", "console", "--state-dir", str(ctx.workdir / "state"),
-                                 "--no-fifo", str(ctx.workdir / "procman.toml")], env=env,
+                                 "--log-target", "console", "--no-fifo",
+                                 str(ctx.workdir / "procman.toml")], env=env,
                                 stdout=open(ctx.workdir / "procmand.out", "ab"))
 
     def _env(self) -> dict:
         env = dict(os.environ)
         env["DBUS_SESSION_BUS_ADDRESS"] = self.bus or ""
+        env["XDG_RUNTIME_DIR"] = str(self.ctx.rundir) if self.ctx else ""
         return env
 
     def pids(self) -> list[int]:

@@ -1,6 +1,7 @@
 """runit (Debian's `runit` package, 2.1.2) as a benchmark peer.
 
-One service directory per child in a scan directory under the work directory, and runsvdir on
+One service directory per child in a scan directory under the run directory (tmpfs, where
+s6 and runit want their scan directories, /run/service or /run/runit), and runsvdir on
 it in the foreground, in the session ctx.spawn gives it; runsv does not change the session of
 the services it starts, so the framework's session cleanup reaches the whole tree. The native
 interface is `sv`, which reads each service's supervise/ files and writes its control fifo;
@@ -52,7 +53,7 @@ class Runit(ScanDirPeer):
         "The scan directory's mtime is set 2 s back after writing it: runsvdir 2.1.2 sleeps "
         "1 s before scanning a directory modified within the current second, which a "
         "directory written just before the start would add to the cold start.",
-        "Log workload only: `log/run` = `exec svlogd <service>/log/main` (no timestamps, "
+        "Log workload only: `log/run` = `exec svlogd <workdir>/logs/<service>` (no timestamps, "
         "default 1 MB rotation, default 1024-byte buffer) with `n0` in its config so no old "
         "file is deleted (the default n10 keeps ~10 MB), and `exec 2>&1` in `run`.",
         "Left at defaults: runsv sleeps 1 s (blocking, commands wait too) before restarting a "
@@ -75,7 +76,8 @@ class Runit(ScanDirPeer):
                 script += "exec 2>&1\n"
             write_exec(sv / "run", script + f"exec {shlex.join(ctx.child_argv(i))}\n")
             if self.logged:
-                logdir = sv / "log" / "main"
+                (sv / "log").mkdir()
+                logdir = self.logdir(i)
                 logdir.mkdir(parents=True)
                 (logdir / "config").write_text(_SVLOGD_CONFIG)
                 write_exec(sv / "log" / "run", "#!/bin/sh\n"
@@ -136,7 +138,7 @@ class Runit(ScanDirPeer):
         assert self.ctx is not None and self.scan is not None
         if not self.logged:
             return None
-        logdir = self.scan / self.ctx.child_name(i) / "log" / "main"
+        logdir = self.logdir(i)
         # Rotated files are @<TAI64N>.s (or .u/.t around a processor, unused here): the
         # names sort by time.
         names = sorted(p.name for p in logdir.glob("@*.[su]")) + ["current"]

@@ -1,6 +1,7 @@
 """s6 (Debian's `s6` package, 2.11) as a benchmark peer.
 
-One service directory per child in a scan directory under the work directory, and s6-svscan on
+One service directory per child in a scan directory under the run directory (tmpfs, where
+s6 and runit want their scan directories, /run/service or /run/runit), and s6-svscan on
 it in the foreground, in the session ctx.spawn gives it. Its s6-supervise processes stay in that
 session; the children do not (s6-supervise starts every service as a session leader), so a
 clean stop goes through s6 itself (s6-svscanctl -t) and the framework kills leftovers by pid.
@@ -73,7 +74,7 @@ class S6(ScanDirPeer):
         "execline (s6's idiomatic run-script language) because sh's builtin echo notifies "
         "without an extra process; without notification the two cost the same per start "
         "(Debian's /usr/bin/execlineb wrapper adds ~7 ms; /usr/lib/execline/bin/execlineb not).",
-        "Log workload only: `log/run` = `exec s6-log n<K> <service>/log/main` (no timestamps, "
+        "Log workload only: `log/run` = `exec s6-log n<K> <workdir>/logs/<service>` (no timestamps, "
         "rotation at the default 99999 bytes) with K large enough to keep the whole run's "
         "output (the default n10 keeps ~1 MB), and `exec 2>&1` in `run` so stderr is logged "
         "too.",
@@ -107,7 +108,8 @@ class S6(ScanDirPeer):
             write_exec(sv / "run", script)
             (sv / "timeout-kill").write_text(f"{timeout_ms}\n")
             if self.logged:
-                logdir = sv / "log" / "main"
+                (sv / "log").mkdir()
+                logdir = self.logdir(i)
                 logdir.mkdir(parents=True)
                 archives = _S6LOG_MIN_ARCHIVES + 2 * parse_bytes(ctx.mode.split(":", 1)[1]) // _S6LOG_ROTATE_BYTES
                 write_exec(sv / "log" / "run", f"{shebang}exec {shlex.quote(self.bins['s6-log'])} "
@@ -156,7 +158,7 @@ class S6(ScanDirPeer):
         assert self.ctx is not None and self.scan is not None
         if not self.logged:
             return None
-        logdir = self.scan / self.ctx.child_name(i) / "log" / "main"
+        logdir = self.logdir(i)
         # Archives are @<TAI64N>.s (rotated) or .u (left by an interrupted s6-log): the names
         # sort by time. "previous" exists only while a rotation is under way.
         names = sorted(p.name for p in logdir.glob("@*")) + ["previous", "current"]

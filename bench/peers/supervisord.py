@@ -83,10 +83,10 @@ class Supervisord(Peer):
         "default): same grace period for every peer.",
         "minfds=max(1024, 5*N+512), minprocs=max(200, N+256): supervisord keeps 5 fds per "
         "child (3 pipes, 2 AUTO log files) and raises its own rlimits to these at start.",
-        "[unix_http_server] file=<workdir>/supervisor.sock, [rpcinterface:supervisor]: the "
+        "[unix_http_server] file=<rundir>/supervisor.sock, [rpcinterface:supervisor]: the "
         "socket the XML-RPC interface (and supervisorctl) needs; no other socket.",
-        "logfile, pidfile, childlogdir under the work directory: keep everything of the run "
-        "there; child output still goes to the default AUTO log files.",
+        "pidfile in the run directory (tmpfs); logfile and childlogdir under the work directory: "
+        "child output still goes to the default AUTO log files.",
         "startsecs=1 and startretries=3 left at their defaults: a child is reported RUNNING "
         "only 1 s after it started, and a child that exits sooner is retried 3 times with "
         "back-off (1, 2, 3 s) and then left FATAL (no more restarts).",
@@ -112,7 +112,7 @@ class Supervisord(Peer):
         self.proc = None
         self._rpc = None
         wd = ctx.workdir
-        self.sock_path = wd / "supervisor.sock"
+        self.sock_path = ctx.rundir / "supervisor.sock"
         if len(os.fsencode(str(self.sock_path))) > _SUN_PATH_MAX:
             raise BenchError(f"socket path too long for a unix socket: {self.sock_path}")
         self.childlogdir = wd / "childlogs"
@@ -128,7 +128,7 @@ class Supervisord(Peer):
             "",
             "[supervisord]",
             f"logfile={wd / 'supervisord.log'}",
-            f"pidfile={wd / 'supervisord.pid'}",
+            f"pidfile={ctx.rundir / 'supervisord.pid'}",
             f"childlogdir={self.childlogdir}",
             f"minfds={minfds}",
             f"minprocs={minprocs}",

@@ -194,7 +194,7 @@ class SystemdUser(Peer):
         """The children run as the test user: the report socket and bench-child must be
         reachable by a user that is neither their owner nor in their group."""
         sock_dir = ctx.reports.path.parent
-        if sock_dir == ctx.workdir or ctx.workdir in sock_dir.parents:
+        if any(sock_dir == d or d in sock_dir.parents for d in (ctx.workdir, ctx.rundir)):
             os.chmod(sock_dir, os.stat(sock_dir).st_mode | 0o005)
         for what, path in (("the report socket", ctx.reports.path), ("bench-child", ctx.child_bin)):
             blocked = _traversable_by_others(path)
