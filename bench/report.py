@@ -130,6 +130,9 @@ def tables(doc: dict) -> str:
     out.append(f"Measured {m['date']} on {m['cpu']}, {m['cores']} cores, {m['mem_gib']} GiB, "
                f"Linux {m['kernel']}. Versions: "
                + ", ".join(f"{TITLE[p]} {res[p]['meta']['version']}" for p in peers) + ".")
+    if "run_fs" in m:
+        out.append(f"Runtime state (sockets, scan directories, FIFOs) on {m['run_fs']}, configs and "
+                   f"log sinks on {m['work_fs']}.")
     a = doc["args"]
     out.append(f"Idle window {a['idle']:g} s, {a['restarts']} restarts, up to {a['api_count']} API "
                f"calls per figure, flapping storm {a['storm']:g} s with {a['storm_children']} "
