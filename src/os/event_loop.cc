@@ -1,7 +1,10 @@
 #include "os/event_loop.h"
 
 #include <signal.h>
+#include <sys/epoll.h>
 
+#include <cerrno>
+#include <cstring>
 #include <stdexcept>
 #include <string>
 #include <system_error>
@@ -85,7 +88,8 @@ EventSource EventLoop::add_io(int fd, uint32_t events, std::function<void(uint32
   sd_event_source* s = nullptr;
   int r = sd_event_add_io(
       e_, &s, fd, events,
-      [](sd_event_source*, int, uint32_t revents, void* ud) { return invoke<Fn>(ud, revents); }, cb);
+      [](sd_event_source*, int, uint32_t revents, void* ud) { return invoke<Fn>(ud, revents); },
+      cb);
   if (r < 0) {
     delete cb;
     check(r, "sd_event_add_io");
@@ -99,7 +103,8 @@ EventSource EventLoop::add_signal(int sig, std::function<void(const signalfd_sig
   sd_event_source* s = nullptr;
   int r = sd_event_add_signal(
       e_, &s, sig,
-      [](sd_event_source*, const signalfd_siginfo* si, void* ud) { return invoke<Fn>(ud, *si); }, cb);
+      [](sd_event_source*, const signalfd_siginfo* si, void* ud) { return invoke<Fn>(ud, *si); },
+      cb);
   if (r < 0) {
     delete cb;
     check(r, "sd_event_add_signal");
@@ -113,8 +118,8 @@ EventSource EventLoop::add_timer(uint64_t usec, std::function<void()> fn, clocki
   sd_event_source* s = nullptr;
   // accuracy 1: procmand wakes for real deadlines only, so coalescing buys nothing.
   int r = sd_event_add_time(
-      e_, &s, clock, usec, 1,
-      [](sd_event_source*, uint64_t, void* ud) { return invoke<Fn>(ud); }, cb);
+      e_, &s, clock, usec, 1, [](sd_event_source*, uint64_t, void* ud) { return invoke<Fn>(ud); },
+      cb);
   if (r < 0) {
     delete cb;
     check(r, "sd_event_add_time");
@@ -157,14 +162,50 @@ void EventLoop::exit(int code) { sd_event_exit(e_, code); }
 uint64_t EventLoop::now_usec() {
   struct timespec ts {};
   clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1000000ULL + static_cast<uint64_t>(ts.tv_nsec) / 1000ULL;
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000ULL +
+         static_cast<uint64_t>(ts.tv_nsec) / 1000ULL;
+}
+
+FdSet::FdSet(EventLoop& loop, OnReady on_ready)
+    : epoll_(epoll_create1(EPOLL_CLOEXEC)), on_ready_(std::move(on_ready)) {
+  if (!epoll_) throw std::system_error(errno, std::generic_category(), "epoll_create1");
+  source_ = loop.add_io(epoll_.get(), EPOLLIN, [this](uint32_t) { dispatch(); });
+}
+
+bool FdSet::add(int fd, uint64_t tag, std::string* error) {
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.u64 = tag;
+  if (epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &ev) == 0) return true;
+  *error = std::string("epoll_ctl: ") + std::strerror(errno);
+  return false;
+}
+
+void FdSet::remove(int fd) {
+  epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, fd, nullptr);
+  ++removals_;
+}
+
+void FdSet::dispatch() {
+  // A batch bounds the work per wakeup, so the loop's other sources (signals, D-Bus) get
+  // their turn between batches; whatever stays readable is reported again.
+  epoll_event events[64];
+  int n = epoll_wait(epoll_.get(), events, 64, 0);
+  const uint64_t removals = removals_;
+  for (int i = 0; i < n; ++i) {
+    // After a removal, a tag later in this batch may name what is gone (or a newcomer that
+    // took its descriptor number): leave them to a fresh epoll_wait.
+    if (removals_ != removals) break;
+    on_ready_(events[i].data.u64);
+  }
 }
 
 void block_signals(std::initializer_list<int> sigs) {
   sigset_t set;
   sigemptyset(&set);
   for (int s : sigs) sigaddset(&set, s);
-  if (sigprocmask(SIG_BLOCK, &set, nullptr) < 0) throw std::system_error(errno, std::generic_category(), "sigprocmask");
+  if (sigprocmask(SIG_BLOCK, &set, nullptr) < 0)
+    throw std::system_error(errno, std::generic_category(), "sigprocmask");
 }
 
 }  // namespace procman::os

@@ -13,6 +13,8 @@
 #include <memory>
 #include <string>
 
+#include "os/unique_fd.h"
+
 namespace procman::os {
 
 class EventLoop;
@@ -68,6 +70,34 @@ class EventLoop {
  private:
   sd_event* e_ = nullptr;
   std::function<void(const std::string&)> error_hook_;
+};
+
+/// Many descriptors behind one loop source: an epoll set of its own, nested in the loop's. A
+/// sd-event source costs ~300 bytes of heap and its callback more; procmand watches two output
+/// FIFOs per process, so with thousands of processes one shared source is most of the
+/// difference between kilobytes and bytes per process. A descriptor carries a 64-bit tag
+/// instead of a callback, and one handler receives the tags of the ready ones. Readiness is
+/// level-triggered EPOLLIN: a descriptor left readable is reported again.
+class FdSet {
+ public:
+  using OnReady = std::function<void(uint64_t tag)>;
+  FdSet(EventLoop& loop, OnReady on_ready);
+  FdSet(const FdSet&) = delete;
+  FdSet& operator=(const FdSet&) = delete;
+
+  /// false + *error if the kernel refuses (e.g. fs.epoll.max_user_watches reached).
+  bool add(int fd, uint64_t tag, std::string* error);
+  /// Must be called before `fd` is closed or its tag stops meaning anything. Safe from inside
+  /// the handler: the rest of that batch is then left for the next wakeup.
+  void remove(int fd);
+
+ private:
+  void dispatch();
+
+  unique_fd epoll_;
+  EventSource source_;
+  OnReady on_ready_;
+  uint64_t removals_ = 0;
 };
 
 /// Blocks the given signals in this thread (needed before add_signal).

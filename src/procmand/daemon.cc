@@ -1146,10 +1146,11 @@ void Daemon::released(const core::UnitStatus& unit) {
   }
   if (unit.removed) {
     if (auto it = io_.find(unit.name); it != io_.end()) {
-      if (it->second->out) it->second->out->remove();
-      if (it->second->err) it->second->err->remove();
-      graveyard_.push_back(std::move(it->second->out_src));
-      graveyard_.push_back(std::move(it->second->err_src));
+      for (auto* fifo : {&it->second->out, &it->second->err}) {
+        if (!*fifo) continue;
+        outputs_->remove((*fifo)->fd());
+        (*fifo)->remove();
+      }
       io_.erase(it);
     }
   }
@@ -1160,33 +1161,39 @@ void Daemon::released(const core::UnitStatus& unit) {
 Daemon::Io& Daemon::io_for(const std::string& unit) {
   auto it = io_.find(unit);
   if (it != io_.end()) return *it->second;
-  auto io = std::make_unique<Io>();
+  if (!outputs_) {
+    outputs_.emplace(loop_, [this](uint64_t tag) {
+      read_output(*reinterpret_cast<Io*>(tag & ~uint64_t{1}), (tag & 1) != 0);
+    });
+  }
+  auto slot = io_.emplace(unit, std::make_unique<Io>()).first;
+  Io& io = *slot->second;
+  io.unit = &slot->first;
   const std::string base = io_dir_ + "/" + os::escape_filename(unit);
   std::string error;
   for (bool is_err : {false, true}) {
     const std::string path = base + (is_err ? ".err" : ".out");
     auto fifo = os::OutputFifo::attach(path, &error);
     if (!fifo) fifo = os::OutputFifo::create(path, &error);
+    if (fifo && !outputs_->add(fifo->fd(), output_tag(io, is_err), &error)) fifo.reset();
     if (!fifo) {
       console_.warning(fmt::format("{}: no output capture ({}); output goes to /dev/null", unit, error));
       continue;
     }
-    auto& slot = is_err ? io->err : io->out;
-    slot = std::move(fifo);
-    (is_err ? io->err_src : io->out_src) =
-        loop_.add_io(slot->fd(), EPOLLIN, [this, unit, is_err](uint32_t) { read_output(unit, is_err); });
+    (is_err ? io.err : io.out) = std::move(fifo);
   }
-  Io& ref = *io;
-  io_.emplace(unit, std::move(io));
-  return ref;
+  return io;
 }
 
-void Daemon::read_output(const std::string& unit, bool is_stderr) {
-  auto it = io_.find(unit);
-  if (it == io_.end()) return;
-  Io& io = *it->second;
+uint64_t Daemon::output_tag(const Io& io, bool is_stderr) {
+  static_assert(alignof(Io) > 1, "the low bit of an Io's address carries the stream");
+  return reinterpret_cast<uintptr_t>(&io) | (is_stderr ? 1 : 0);
+}
+
+void Daemon::read_output(Io& io, bool is_stderr) {
   auto& fifo = is_stderr ? io.err : io.out;
   if (!fifo) return;
+  const std::string& unit = *io.unit;
   std::string buf, error;
   if (!fifo->drain(buf, &error)) {
     console_.warning(fmt::format("{}: reading output: {}", unit, error));
@@ -1205,8 +1212,8 @@ void Daemon::read_output(const std::string& unit, bool is_stderr) {
 void Daemon::drain_io(const std::string& unit) {
   auto it = io_.find(unit);
   if (it == io_.end()) return;
-  read_output(unit, false);
-  read_output(unit, true);
+  read_output(*it->second, false);
+  read_output(*it->second, true);
 }
 
 }  // namespace procman

@@ -108,8 +108,8 @@ class Daemon final : public core::Effects, public core::Clock, public dbus::Back
  private:
   /// A unit's two output FIFOs, what reads them, and its recent lines.
   struct Io {
+    const std::string* unit = nullptr;  ///< the key of its io_ entry (map keys stay put)
     std::optional<os::OutputFifo> out, err;
-    os::EventSource out_src, err_src;
     os::LineSplitter out_split, err_split;
     /// The in-memory tail for `procmanctl logs` when there is no journal; bounded so
     /// (32 KiB each) so a thousand chatty processes cost at most 32 MiB.
@@ -205,7 +205,9 @@ class Daemon final : public core::Effects, public core::Clock, public dbus::Back
   /// Watches a live member of an adopted process group until it exits.
   void watch_member(pid_t pid);
   Io& io_for(const std::string& unit);
-  void read_output(const std::string& unit, bool is_stderr);
+  void read_output(Io& io, bool is_stderr);
+  /// The tag of one stream of one Io in outputs_: its address, with the low bit for stderr.
+  static uint64_t output_tag(const Io& io, bool is_stderr);
   void drain_io(const std::string& unit);
   std::vector<std::string> build_env(const core::UnitStatus& unit, const core::ProcessConfig& cfg,
                                      std::string* error) const;
@@ -236,6 +238,7 @@ class Daemon final : public core::Effects, public core::Clock, public dbus::Back
   std::map<std::string, std::string> base_env_;
 
   std::map<std::string, std::unique_ptr<Io>> io_;
+  std::optional<os::FdSet> outputs_;  ///< every output FIFO's read end, made on first use
   std::map<pid_t, Hook> hooks_;
   std::map<std::string, std::string> pid_watch_;  ///< pid file name -> unit
   std::map<std::string, PodmanWatch> podman_;     ///< unit -> watch
