@@ -1,13 +1,15 @@
 // Box<T>: an optional value kept on the heap, with std::optional's interface.
 //
-// A ProcessConfig has many optional parts (six hooks, two health checks) that
-// most processes leave unset. As std::optional they cost their full size inline
-// whether set or not (~800 bytes per process); a Box costs one pointer until set.
+// A ProcessConfig has many optional parts (six hooks, two health checks, a user,
+// a cron spec...) that most processes leave unset. As std::optional they cost
+// their full size inline whether set or not (~1 KiB per process); a Box costs
+// one pointer until set.
 // Copies are deep, so a copied config never shares a part with its original.
 #pragma once
 
 #include <memory>
 #include <optional>
+#include <type_traits>
 #include <utility>
 
 namespace procman::core {
@@ -60,12 +62,29 @@ class Box {
     return *p_;
   }
   void reset() { p_.reset(); }
+  template <class U>
+  T value_or(U&& fallback) const {
+    return p_ ? *p_ : static_cast<T>(std::forward<U>(fallback));
+  }
+  /// A copy as a std::optional, for the places that keep one (a unit's status, a spawn).
+  operator std::optional<T>() const { return p_ ? std::optional<T>(*p_) : std::nullopt; }
 
   friend bool operator==(const Box& a, const Box& b) {
     if (a.has_value() != b.has_value()) return false;
     return !a.has_value() || *a == *b;
   }
   friend bool operator==(const Box& a, std::nullopt_t) { return !a.has_value(); }
+  friend bool operator==(const Box& a, const std::optional<T>& o) {
+    if (a.has_value() != o.has_value()) return false;
+    return !a.has_value() || *a == *o;
+  }
+  /// Like std::optional: equal to a value only when set to an equal one.
+  template <class U>
+  requires(!std::is_same_v<U, Box> && !std::is_same_v<U, std::nullopt_t> &&
+           !std::is_same_v<U, std::optional<T>>) friend bool
+  operator==(const Box& a, const U& v) {
+    return a.has_value() && *a == v;
+  }
 
  private:
   std::unique_ptr<T> p_;

@@ -162,7 +162,7 @@ struct ProcessConfig {
   bool fake = false;
   std::optional<Command> command;  ///< required unless fake
   std::vector<Dependency> depends_on;
-  std::optional<std::string> work_dir;
+  Box<std::string> work_dir;
   Box<Hook> before;
   Box<Hook> init;
   Box<Hook> stop;
@@ -173,7 +173,7 @@ struct ProcessConfig {
 
   // procman extensions
   std::map<std::string, std::string> env;
-  std::optional<std::string> env_file;
+  Box<std::string> env_file;
   RestartPolicy restart = RestartPolicy::Always;  ///< resolved: one-shots default to No
   std::vector<int> success_exit_codes{0};
   Backoff restart_delay;
@@ -181,17 +181,17 @@ struct ProcessConfig {
   int stop_signal = 15;  ///< SIGTERM
   Duration stop_timeout = std::chrono::seconds(10);
   unsigned instances = 1;
-  std::optional<std::string> user;
-  std::optional<std::string> group;
+  Box<std::string> user;
+  Box<std::string> group;
   std::optional<int> nice;
   std::optional<IoNice> ionice;
   std::optional<unsigned> umask;
   std::vector<Limit> limits;
   std::map<std::string, std::string> meta;
   std::optional<Duration> deadline;
-  std::optional<CronSpec> cron;
-  std::optional<std::string> cron_text;      ///< as written, for display
-  std::optional<std::string> template_name;  ///< set when expanded from a [[template]]
+  Box<CronSpec> cron;
+  Box<std::string> cron_text;      ///< as written, for display
+  Box<std::string> template_name;  ///< set when expanded from a [[template]]
 
   /// Event hooks: fire-and-forget shell commands run with the event in their
   /// environment (PROCMAN_NAME, PROCMAN_EVENT, PROCMAN_EXIT_CODE...). Unlike

@@ -59,5 +59,32 @@ TEST(Box, ACopiedProcessConfigOwnsItsHooks) {
   EXPECT_FALSE(q.init);
 }
 
+TEST(Box, ValueOrAndACopyAsStdOptional) {
+  Box<std::string> user;
+  EXPECT_EQ(user.value_or("nobody"), "nobody");
+  std::optional<std::string> copy = user;
+  EXPECT_FALSE(copy);
+  user = std::string("ada");
+  EXPECT_EQ(user.value_or("nobody"), "ada");
+  copy = user;
+  ASSERT_TRUE(copy);
+  EXPECT_EQ(*copy, "ada");
+  *user = "bob";
+  EXPECT_EQ(*copy, "ada") << "the optional is a copy";
+}
+
+TEST(Box, ComparesWithValuesAndOptionalsAsStdOptionalDoes) {
+  Box<std::string> user;
+  EXPECT_FALSE(user == std::string("ada"));
+  EXPECT_TRUE(user == std::optional<std::string>());
+  EXPECT_FALSE(user == std::optional<std::string>("ada"));
+  user = std::string("ada");
+  EXPECT_TRUE(user == std::string("ada"));
+  EXPECT_TRUE(user == "ada");
+  EXPECT_TRUE(user == std::optional<std::string>("ada"));
+  EXPECT_FALSE(user == std::optional<std::string>());
+  EXPECT_FALSE(user == "bob");
+}
+
 }  // namespace
 }  // namespace procman::core
