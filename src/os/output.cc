@@ -53,7 +53,7 @@ std::optional<OutputFifo> OutputFifo::open_checked(const std::string& path, std:
     return std::nullopt;
   }
   if (!check_existing(path, st, error)) return std::nullopt;
-  return OutputFifo(path, std::move(fd));
+  return OutputFifo(std::move(fd));
 }
 
 std::optional<OutputFifo> OutputFifo::create(const std::string& path, std::string* error) {
@@ -86,7 +86,7 @@ unique_fd OutputFifo::open_child_end(std::string* error) const {
   // replaced since.
   std::string self = "/proc/self/fd/" + std::to_string(fd_.get());
   unique_fd fd(open(self.c_str(), O_RDWR | O_CLOEXEC | O_NOCTTY));
-  if (!fd) *error = path_ + ": opening the child's end: " + errno_text(errno);
+  if (!fd) *error = "opening the child's end of the output FIFO: " + errno_text(errno);
   return fd;
 }
 
@@ -103,13 +103,13 @@ bool OutputFifo::drain(std::string& out, std::string* error, std::size_t max_byt
     if (n == 0) return true;  // no writer at all; cannot happen while we hold O_RDWR
     if (errno == EINTR) continue;
     if (errno == EAGAIN) return true;
-    *error = path_ + ": read: " + errno_text(errno);
+    *error = "read: " + errno_text(errno);
     return false;
   }
   return true;
 }
 
-void OutputFifo::remove() { unlink(path_.c_str()); }
+void OutputFifo::remove(const std::string& path) { unlink(path.c_str()); }
 
 LineSplitter::LineSplitter(std::size_t max_line) : max_line_(std::max<std::size_t>(max_line, 1)) {}
 

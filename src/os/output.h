@@ -37,21 +37,21 @@ class OutputFifo {
 
   /// procmand's non-blocking read side, for the event loop.
   int fd() const { return fd_.get(); }
-  const std::string& path() const { return path_; }
 
   /// Reads what is available without blocking and appends it to `out`; stops after
   /// `max_bytes` so one chatty child cannot starve the loop (the fd then stays readable).
   /// Returns false on a real error (not on "nothing to read").
   bool drain(std::string& out, std::string* error, std::size_t max_bytes = 1 << 20);
 
-  /// Unlinks the path; the descriptors stay usable.
-  void remove();
+  /// Unlinks the FIFO at `path`; descriptors already open on it stay usable.
+  static void remove(const std::string& path);
 
  private:
-  OutputFifo(std::string path, unique_fd fd) : path_(std::move(path)), fd_(std::move(fd)) {}
+  // No copy of the path: procmand keeps two FIFOs per process and derives their paths
+  // from the unit's name when it needs them.
+  explicit OutputFifo(unique_fd fd) : fd_(std::move(fd)) {}
   static std::optional<OutputFifo> open_checked(const std::string& path, std::string* error);
 
-  std::string path_;
   unique_fd fd_;
 };
 

@@ -1146,10 +1146,11 @@ void Daemon::released(const core::UnitStatus& unit) {
   }
   if (unit.removed) {
     if (auto it = io_.find(unit.name); it != io_.end()) {
-      for (auto* fifo : {&it->second->out, &it->second->err}) {
-        if (!*fifo) continue;
-        outputs_->remove((*fifo)->fd());
-        (*fifo)->remove();
+      for (bool is_err : {false, true}) {
+        auto& fifo = is_err ? it->second->err : it->second->out;
+        if (!fifo) continue;
+        outputs_->remove(fifo->fd());
+        os::OutputFifo::remove(output_path(unit.name, is_err));
       }
       io_.erase(it);
     }
@@ -1169,10 +1170,9 @@ Daemon::Io& Daemon::io_for(const std::string& unit) {
   auto slot = io_.emplace(unit, std::make_unique<Io>()).first;
   Io& io = *slot->second;
   io.unit = &slot->first;
-  const std::string base = io_dir_ + "/" + os::escape_filename(unit);
   std::string error;
   for (bool is_err : {false, true}) {
-    const std::string path = base + (is_err ? ".err" : ".out");
+    const std::string path = output_path(unit, is_err);
     auto fifo = os::OutputFifo::attach(path, &error);
     if (!fifo) fifo = os::OutputFifo::create(path, &error);
     if (fifo && !outputs_->add(fifo->fd(), output_tag(io, is_err), &error)) fifo.reset();
@@ -1183,6 +1183,10 @@ Daemon::Io& Daemon::io_for(const std::string& unit) {
     (is_err ? io.err : io.out) = std::move(fifo);
   }
   return io;
+}
+
+std::string Daemon::output_path(const std::string& unit, bool is_stderr) const {
+  return io_dir_ + "/" + os::escape_filename(unit) + (is_stderr ? ".err" : ".out");
 }
 
 uint64_t Daemon::output_tag(const Io& io, bool is_stderr) {

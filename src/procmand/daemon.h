@@ -208,6 +208,7 @@ class Daemon final : public core::Effects, public core::Clock, public dbus::Back
   void read_output(Io& io, bool is_stderr);
   /// The tag of one stream of one Io in outputs_: its address, with the low bit for stderr.
   static uint64_t output_tag(const Io& io, bool is_stderr);
+  std::string output_path(const std::string& unit, bool is_stderr) const;
   void drain_io(const std::string& unit);
   std::vector<std::string> build_env(const core::UnitStatus& unit, const core::ProcessConfig& cfg,
                                      std::string* error) const;
