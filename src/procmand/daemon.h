@@ -150,7 +150,8 @@ class Daemon final : public core::Effects, public core::Clock, public dbus::Back
   void arm_wall_timer();
   void watch_clock_changes();
   void persist();
-  void on_sigchld();
+  /// `named`: the pid the SIGCHLD carried (0 if none).
+  void on_sigchld(pid_t named);
   void on_reaped(pid_t pid, const core::ExitInfo& exit);
   void on_shutdown_signal(int sig);
   void on_reload();
