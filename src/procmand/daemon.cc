@@ -494,21 +494,19 @@ void Daemon::on_reload() {
 void Daemon::on_sigchld(pid_t named) {
   // The child the signal names first, by pid: the kernel finds it directly, where P_ALL walks
   // the list of every child, thousands of them here, before the restart can be spawned.
-  if (named > 0) {
-    siginfo_t si{};
-    if (waitid(P_PID, static_cast<id_t>(named), &si, WEXITED | WNOHANG) == 0 && si.si_pid != 0)
-      if (auto st = os::exit_status_from_siginfo(si)) on_reaped(si.si_pid, to_exit_info(*st));
-  }
+  if (named > 0) reap_one(P_PID, static_cast<id_t>(named));
   // SIGCHLD does not queue: children that ended while it was pending are found by the sweep.
-  for (;;) {
-    siginfo_t si{};
-    if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG) < 0) break;  // ECHILD: none left
-    if (si.si_pid == 0) break;
-    auto st = os::exit_status_from_siginfo(si);
-    if (!st) continue;
-    on_reaped(si.si_pid, to_exit_info(*st));
+  while (reap_one(P_ALL, 0)) {
   }
   sup_->on_group_change();
+}
+
+bool Daemon::reap_one(idtype_t type, id_t id) {
+  siginfo_t si{};
+  if (waitid(type, id, &si, WEXITED | WNOHANG) < 0) return false;  // ECHILD: none left
+  if (si.si_pid == 0) return false;                                 // none has ended
+  if (auto st = os::exit_status_from_siginfo(si)) on_reaped(si.si_pid, to_exit_info(*st));
+  return true;
 }
 
 void Daemon::on_reaped(pid_t pid, const core::ExitInfo& exit) {

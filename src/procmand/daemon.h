@@ -6,6 +6,8 @@
 // served from (daemon_api.cc).
 #pragma once
 
+#include <sys/wait.h>
+
 #include <chrono>
 #include <map>
 #include <memory>
@@ -152,6 +154,8 @@ class Daemon final : public core::Effects, public core::Clock, public dbus::Back
   void persist();
   /// `named`: the pid the SIGCHLD carried (0 if none).
   void on_sigchld(pid_t named);
+  /// Reaps one ended child matching waitid's (type, id); false when none has ended.
+  bool reap_one(idtype_t type, id_t id);
   void on_reaped(pid_t pid, const core::ExitInfo& exit);
   void on_shutdown_signal(int sig);
   void on_reload();
