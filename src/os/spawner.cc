@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <charconv>
 #include <cstdint>
@@ -48,6 +49,15 @@ constexpr const char* kDefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/
 
 std::optional<rlim_t> g_child_nofile_soft;
 
+/// Low descriptor numbers kept for handing descriptors to a child (reserve_spawn_slots()).
+/// Each holds a reference to /dev/null while no spawn is under way.
+struct Slots {
+  int placeholder = -1;
+  std::array<int, kSpawnSlots> fd{};
+  int cutoff = 0;  ///< one past the highest slot
+};
+std::optional<Slots> g_slots;
+
 /// Where in the child setup a failure happened.
 enum class Stage : int {
   kSignalMask,
@@ -65,6 +75,7 @@ enum class Stage : int {
   kCgroup,
   kJournal,
   kListenFds,
+  kUnshareFds,
 };
 
 /// What the child writes to the error pipe; well under PIPE_BUF, so one atomic write.
@@ -299,6 +310,11 @@ struct ChildPlan {
   std::string listen_pid_var;  ///< "LISTEN_PID=" + room for the pid, filled in by the child
   char* listen_pid_digits = nullptr;
   std::vector<int> listen_scratch;  ///< the child's temporary copies of listen_fds
+  std::vector<int> listen_fds;      ///< req.listen_fds, or their copies in the slots
+  int cgroup_fd = -1;               ///< req.cgroup_procs_fd, or its copy in a slot
+  /// >= 0: the child starts on procmand's own descriptor table (CLONE_FILES), and everything
+  /// it needs is below this number; its first call takes a private copy of just those.
+  int unshare_below = -1;
 };
 
 /// Writes `v` in decimal at `out` with a NUL; async-signal-safe.
@@ -349,11 +365,18 @@ void close_other_fds(int first, int keep) {
   int efd = p.error_fd;
   const SpawnRequest& req = *p.req;
 
+  // Before any other descriptor call, which would otherwise change procmand's table. The
+  // kernel copies only the numbers below the cutoff; the thousands of procmand's own above
+  // it are neither copied nor closed one by one, as they are after a fork.
+  if (p.unshare_below >= 0 &&
+      close_range(static_cast<unsigned>(p.unshare_below), ~0u, CLOSE_RANGE_UNSHARE) != 0)
+    child_fail(efd, Stage::kUnshareFds, errno);
+
   // Into its cgroup before anything else, so nothing it starts escapes accounting.
-  if (req.cgroup_procs_fd >= 0) {
+  if (p.cgroup_fd >= 0) {
     ssize_t n;
     do {
-      n = write(req.cgroup_procs_fd, "0", 1);
+      n = write(p.cgroup_fd, "0", 1);
     } while (n < 0 && errno == EINTR);
     if (n != 1) child_fail(efd, Stage::kCgroup, errno);
   }
@@ -427,14 +450,14 @@ void close_other_fds(int first, int keep) {
 
   // Socket activation: fds 3.. are the listeners. Everything that must survive
   // (the error pipe, the listeners' current numbers) first moves above them.
-  const int n_listen = static_cast<int>(req.listen_fds.size());
+  const int n_listen = static_cast<int>(p.listen_fds.size());
   if (n_listen > 0) {
     const int floor = 3 + n_listen;
     efd = above(efd, floor);
     if (efd < 0) child_fail(p.error_fd, Stage::kListenFds, errno);
     for (int i = 0; i < n_listen; ++i) {
       p.listen_scratch[static_cast<std::size_t>(i)] =
-          above(req.listen_fds[static_cast<std::size_t>(i)], floor);
+          above(p.listen_fds[static_cast<std::size_t>(i)], floor);
       if (p.listen_scratch[static_cast<std::size_t>(i)] < 0)
         child_fail(efd, Stage::kListenFds, errno, i);
     }
@@ -482,8 +505,9 @@ pid_t start_child(ChildPlan& plan) {
                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK | MAP_NORESERVE, -1, 0);
   if (stack == MAP_FAILED) return -1;
   // CLONE_VFORK: we resume once the child has exec'd or exited, so the stack is free again.
+  const int share = plan.unshare_below >= 0 ? CLONE_FILES : 0;
   pid_t pid = clone(child_entry, static_cast<char*>(stack) + kStack,
-                    CLONE_VM | CLONE_VFORK | SIGCHLD, &plan);
+                    CLONE_VM | CLONE_VFORK | share | SIGCHLD, &plan);
   const int err = errno;
   munmap(stack, kStack);
   errno = err;
@@ -536,6 +560,8 @@ std::string describe_child_error(const ChildError& e, const SpawnRequest& req,
       return fmt::format("connect {} to the journal: {}", e.index == 2 ? "stderr" : "stdout", why);
     case Stage::kListenFds:
       return fmt::format("pass listening socket {}: {}", e.index, why);
+    case Stage::kUnshareFds:
+      return "copy the descriptor table: " + why;
   }
   return "spawn: " + why;
 }
@@ -548,9 +574,81 @@ pid_t reap(pid_t pid) {
   return r;
 }
 
+/// Drops the child's descriptors from the slots again: the write end of the error pipe
+/// must be gone from procmand's table before it waits for EOF on the read end.
+void empty_slots(std::size_t used) {
+  for (std::size_t i = 0; i < used; ++i) dup3(g_slots->placeholder, g_slots->fd[i], O_CLOEXEC);
+}
+
+/// Puts a copy of each descriptor the child needs into a slot, so that the child can start on
+/// procmand's own table and keep only the numbers below the slots' cutoff. Returns how many
+/// slots it filled (0: the child gets a copy of the whole table, as after a fork).
+std::size_t fill_slots(ChildPlan& plan) {
+  if (!g_slots) return 0;
+  std::array<int*, kSpawnSlots> fields{};
+  std::size_t n = 0;
+  auto want = [&](int& fd) {
+    if (n < fields.size()) fields[n] = &fd;
+    ++n;
+  };
+  want(plan.stdin_fd);
+  want(plan.stdout_fd);
+  want(plan.stderr_fd);
+  want(plan.error_fd);
+  if (plan.cgroup_fd >= 0) want(plan.cgroup_fd);
+  for (int& fd : plan.listen_fds) want(fd);
+  if (n > fields.size()) return 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    if (dup3(*fields[i], g_slots->fd[i], O_CLOEXEC) < 0) {
+      empty_slots(i);
+      return 0;
+    }
+  }
+  for (std::size_t i = 0; i < n; ++i) *fields[i] = g_slots->fd[i];
+  plan.unshare_below = g_slots->cutoff;
+  return n;
+}
+
 }  // namespace
 
 void set_child_nofile_soft_limit(rlim_t soft) { g_child_nofile_soft = soft; }
+
+bool reserve_spawn_slots(std::string* error) {
+  if (g_slots) return true;
+  // CLOSE_RANGE_UNSHARE came with close_range itself (Linux 5.9); without it the child
+  // would have to copy the whole table anyway, so there is nothing to reserve.
+  if (close_range(~0u - 1, ~0u, 0) != 0) {
+    *error = "close_range: " + errno_text(errno);
+    return false;
+  }
+  Slots s;
+  s.placeholder = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (s.placeholder < 0) {
+    *error = "open /dev/null: " + errno_text(errno);
+    return false;
+  }
+  std::size_t made = 0;
+  for (int& fd : s.fd) {
+    fd = fcntl(s.placeholder, F_DUPFD_CLOEXEC, 3);
+    if (fd < 0) {
+      *error = "dup: " + errno_text(errno);
+      for (std::size_t i = 0; i < made; ++i) close(s.fd[i]);
+      close(s.placeholder);
+      return false;
+    }
+    ++made;
+    s.cutoff = std::max(s.cutoff, fd + 1);
+  }
+  g_slots = s;
+  return true;
+}
+
+void release_spawn_slots() {
+  if (!g_slots) return;
+  for (int fd : g_slots->fd) close(fd);
+  close(g_slots->placeholder);
+  g_slots.reset();
+}
 
 SpawnResult spawn(const SpawnRequest& req) {
   SpawnResult result;
@@ -616,6 +714,9 @@ SpawnResult spawn(const SpawnRequest& req) {
   unique_fd write_end(pipe_fds[1]);
   unique_fd write_holder;
   if (!above_stdio(write_end.get(), &write_holder, &plan.error_fd, &result.error)) return result;
+  plan.cgroup_fd = req.cgroup_procs_fd;
+  plan.listen_fds = req.listen_fds;
+  const std::size_t slots_used = fill_slots(plan);
 
   // No signal handler of ours may run in the child before it resets dispositions.
   sigset_t all, old;
@@ -624,6 +725,7 @@ SpawnResult spawn(const SpawnRequest& req) {
   pid_t pid = start_child(plan);
   int fork_errno = errno;
   sigprocmask(SIG_SETMASK, &old, nullptr);
+  empty_slots(slots_used);
   if (pid < 0) {
     result.error = "fork: " + errno_text(fork_errno);
     return result;

@@ -6,6 +6,7 @@
 #include <sys/resource.h>
 #include <sys/types.h>
 
+#include <cstddef>
 #include <optional>
 #include <string>
 #include <vector>
@@ -64,6 +65,19 @@ SpawnResult spawn(const SpawnRequest& request);
 /// limit, and many programs (anything using select()) break if they inherit it. Call it
 /// with the original soft limit when raising ours; a configured `nofile` limit still wins.
 void set_child_nofile_soft_limit(rlim_t soft);
+
+/// How many descriptors reserve_spawn_slots() keeps: a child that needs more (stdio, the
+/// error pipe, its cgroup and its listening sockets) is started on a copy of the whole table.
+inline constexpr std::size_t kSpawnSlots = 16;
+
+/// Keeps kSpawnSlots low descriptor numbers for spawn(), so that a child starts on the
+/// caller's own descriptor table and takes a private copy of only those numbers. Without
+/// them every spawn copies the whole table into the child, which closes it again: with
+/// thousands of output FIFOs open, most of the cost of a spawn. Call it early, while low
+/// numbers are free; false + *error if the kernel cannot do it (spawn() still works).
+bool reserve_spawn_slots(std::string* error);
+/// Gives the numbers back (tests).
+void release_spawn_slots();
 
 /// killpg(); false with errno set on failure (ESRCH once the group is gone).
 bool signal_group(pid_t pgid, int sig);

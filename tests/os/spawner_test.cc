@@ -7,6 +7,7 @@
 #include <pwd.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -15,10 +16,12 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <ostream>
 #include <set>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -341,6 +344,105 @@ TEST(Spawner, OnlyStdioFdsAreInherited) {
     fds.insert(e.path().filename());
   }
   EXPECT_EQ(fds, (std::set<std::string>{"0", "1", "2"}));
+  s.finish();
+}
+
+/// Every spawn in these tests goes through the reserved slots, as procmand's do.
+class SpawnSlots : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string error;
+    ASSERT_TRUE(reserve_spawn_slots(&error)) << error;
+  }
+  void TearDown() override { release_spawn_slots(); }
+};
+
+/// fd number -> what it refers to, for a process's whole descriptor table.
+std::map<std::string, std::string> fd_table(const std::string& pid) {
+  std::map<std::string, std::string> out;
+  for (const auto& e : std::filesystem::directory_iterator("/proc/" + pid + "/fd")) {
+    std::error_code ec;
+    auto target = std::filesystem::read_symlink(e.path(), ec);
+    if (!ec) out[e.path().filename()] = target;
+  }
+  return out;
+}
+
+std::string fd_target(int fd) {
+  return std::filesystem::read_symlink("/proc/self/fd/" + std::to_string(fd));
+}
+
+TEST_F(SpawnSlots, ChildGetsOnlyStdioAndItsListenersOutOfAThousandDescriptors) {
+  // Procmand's situation: many descriptors of its own, some without close-on-exec.
+  std::vector<unique_fd> mine;
+  for (int i = 0; i < 1000; ++i)
+    mine.emplace_back(open("/dev/null", i % 2 ? O_RDONLY : O_RDONLY | O_CLOEXEC));
+  int sv[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+  unique_fd a(sv[0]), b(sv[1]);
+  Pipe out = make_pipe();
+  SpawnRequest req;
+  req.stdout_fd = out.write.get();
+  req.stderr_fd = out.write.get();
+  req.listen_fds = {b.get(), a.get()};
+  Sleeper s(req);
+  const auto child = fd_table(std::to_string(s.r.pid));
+  EXPECT_EQ(child, (std::map<std::string, std::string>{{"0", "/dev/null"},
+                                                       {"1", fd_target(out.write.get())},
+                                                       {"2", fd_target(out.write.get())},
+                                                       {"3", fd_target(b.get())},
+                                                       {"4", fd_target(a.get())}}));
+  s.finish();
+}
+
+TEST_F(SpawnSlots, OurTableIsTheSameAfterASpawnAndTheChildsPipeEnds) {
+  const auto before = fd_table("self");
+  Ran r = run_sh("echo out; echo err >&2");  // returns only once every writer closed the pipe
+  EXPECT_EQ(r.error, "");
+  EXPECT_EQ(r.out, "out\nerr\n");
+  auto after = fd_table("self");
+  EXPECT_EQ(after, before);
+}
+
+TEST_F(SpawnSlots, ExecAndSetupFailuresAreStillReported) {
+  const std::string before = our_children();
+  SpawnRequest req;
+  req.argv = {"nosuchbinary"};
+  req.env = {"PATH=/usr/bin:/bin"};
+  EXPECT_EQ(spawn(req).error, "exec \"nosuchbinary\": No such file or directory");
+  SpawnRequest bad = sh_request("true");
+  bad.work_dir = "/nope/x";
+  EXPECT_EQ(run(bad).error, "chdir \"/nope/x\": No such file or directory");
+  EXPECT_EQ(our_children(), before);
+}
+
+TEST_F(SpawnSlots, SwappedStdioAndMoreListenersThanSlotsStillWork) {
+  // Console mode passes procmand's own 1 and 2; more listeners than slots take the path
+  // that copies the whole table.
+  std::vector<unique_fd> socks;
+  SpawnRequest req;
+  for (std::size_t i = 0; i < kSpawnSlots + 4; ++i) {
+    int sv[2];
+    ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    socks.emplace_back(sv[0]);
+    socks.emplace_back(sv[1]);
+    req.listen_fds.push_back(sv[1]);
+  }
+  Pipe out = make_pipe();
+  unique_fd saved1(fcntl(1, F_DUPFD_CLOEXEC, 3)), saved2(fcntl(2, F_DUPFD_CLOEXEC, 3));
+  ASSERT_TRUE(saved1 && saved2);
+  ASSERT_EQ(dup2(out.write.get(), 2), 2);  // the child's stdout is our 2, its stderr our 1
+  req.stdout_fd = 2;
+  req.stderr_fd = 1;
+  Sleeper s(req);
+  ASSERT_EQ(dup2(saved1.get(), 1), 1);
+  ASSERT_EQ(dup2(saved2.get(), 2), 2);
+  const auto child = fd_table(std::to_string(s.r.pid));
+  EXPECT_EQ(child.size(), 3 + req.listen_fds.size());
+  EXPECT_EQ(child.at("1"), fd_target(out.write.get()));
+  EXPECT_EQ(child.at("2"), fd_target(1));
+  for (std::size_t i = 0; i < req.listen_fds.size(); ++i)
+    EXPECT_EQ(child.at(std::to_string(3 + i)), fd_target(req.listen_fds[i])) << i;
   s.finish();
 }
 
