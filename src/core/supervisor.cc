@@ -247,6 +247,7 @@ Supervisor::Unit& Supervisor::create_unit(const std::string& id, unsigned instan
   u->instances = instances;
   Unit& ref = *u;
   units_.emplace(ref.st.name, std::move(u));
+  count(ref.st.state, +1);
   return ref;
 }
 
@@ -283,6 +284,7 @@ void Supervisor::forget(Unit& u) {
   if (u.wrapper_pid > 0) by_pid_.erase(u.wrapper_pid);
   queue_.erase(std::remove(queue_.begin(), queue_.end(), &u), queue_.end());
   std::string name = u.st.name;
+  count(u.st.state, -1);
   units_.erase(name);
   rebuild_graph();
   touch_all();
@@ -315,6 +317,7 @@ void Supervisor::restore(const std::vector<RestoredUnit>& restored) {
       fresh->st.removed = true;
       u = fresh.get();
       units_.emplace(u->st.name, std::move(fresh));
+      count(u->st.state, +1);
       rebuild_graph();
       fx_.unit_added(u->st);
     }
@@ -392,7 +395,9 @@ void Supervisor::restore(const std::vector<RestoredUnit>& restored) {
       case State::Failed:
       case State::StartLimitHit:
         // Carried over as it was, not a new event: no transition is reported.
+        count(st.state, -1);
         st.state = r.status.state;
+        count(st.state, +1);
         st.status_text = r.status.status_text;
         if (r.status.state == State::StartLimitHit && u->running)
           if (auto at = u->limiter.retry_at(u->running->start_limit)) arm(*u, kStateTimer, *at);
@@ -757,6 +762,8 @@ void Supervisor::reconcile(Unit& u) {
 void Supervisor::set_state(Unit& u, State s, std::string reason, std::string sub) {
   const State from = u.st.state;
   u.st.state = s;
+  count(from, -1);
+  count(s, +1);
   u.st.sub_state = std::move(sub);
   u.st.status_text = reason;
   if (s == State::ExitedOk || s == State::Failed) u.tick_due = false;  // the tick's run is over
@@ -1514,6 +1521,10 @@ void Supervisor::watchdog_expired(Unit& u, std::string reason) {
 }
 
 void Supervisor::on_group_change() {
+  if (count_in(State::Stopping) == 0) {  // the common case: a process died, none is stopping
+    drain();
+    return;
+  }
   std::vector<Unit*> ready;
   for (auto& [name, u] : units_)
     if (u->st.state == State::Stopping && u->main_gone && u->st.sub_state != "stop-command" &&

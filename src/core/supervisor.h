@@ -278,6 +278,9 @@ class Supervisor {
   std::vector<UnitStatus> status() const;
   /// Each unit's status in name order, without copies (status() also fills the start times).
   void for_each_status(const std::function<void(const UnitStatus&)>& fn) const;
+  /// How many units are in state `s` now, without walking them (the status line and the
+  /// bus's counts are refreshed after every event).
+  unsigned count_in(State s) const { return counts_[static_cast<std::size_t>(s)]; }
   const UnitStatus* find(std::string_view name) const;
   /// The unit whose main (or launcher) process has this pid.
   const UnitStatus* find_by_pid(int pid) const;
@@ -366,6 +369,11 @@ class Supervisor {
   Effects& fx_;
   const Clock& clock_;
   std::map<std::string, std::unique_ptr<Unit>, std::less<>> units_;
+  /// Units per state, kept by set_state and wherever a unit comes or goes.
+  std::array<unsigned, static_cast<std::size_t>(State::StartLimitHit) + 1> counts_{};
+  void count(State s, int delta) {
+    counts_[static_cast<std::size_t>(s)] += static_cast<unsigned>(delta);
+  }
   std::map<std::string, std::vector<const ProcessConfig*>, std::less<>> versions_;  ///< by id
   /// Whether any version has an apply-on, a schedule or a cron: without one, no time of day
   /// changes anything, and next_time_change() need not look at every unit after each event.

@@ -315,15 +315,15 @@ void Daemon::on_command_line(std::string_view line, std::string_view source) {
 std::string Daemon::status_text() const {
   // The order an admin scans in: what works, what is wrong, what waits.
   static constexpr core::State kOrder[] = {
-      core::State::Running,  core::State::Starting, core::State::Init,    core::State::Before,
-      core::State::Pending,  core::State::Backoff,  core::State::Failed,  core::State::StartLimitHit,
-      core::State::Stopping, core::State::Stopped,  core::State::ExitedOk};
-  std::map<core::State, unsigned> n;
-  sup_->for_each_status([&](const core::UnitStatus& u) { ++n[u.state]; });
+      core::State::Running, core::State::Starting,      core::State::Init,
+      core::State::Before,  core::State::Pending,       core::State::Backoff,
+      core::State::Failed,  core::State::StartLimitHit, core::State::Stopping,
+      core::State::Stopped, core::State::ExitedOk};
   std::string out;
   for (core::State s : kOrder) {
-    if (!n[s]) continue;
-    out += fmt::format("{}{} {}", out.empty() ? "" : ", ", n[s], core::state_name(s));
+    const unsigned n = sup_->count_in(s);
+    if (!n) continue;
+    out += fmt::format("{}{} {}", out.empty() ? "" : ", ", n, core::state_name(s));
   }
   return out.empty() ? std::string("no processes") : out;
 }
@@ -338,12 +338,12 @@ dbus::ManagerView Daemon::manager() {
   m.state_dir = state_dir_;
   m.state = daemon_state_;
   m.status_text = status_text();
-  std::map<core::State, uint32_t> counts;
-  sup_->for_each_status([&](const core::UnitStatus& u) {
-    ++m.process_count;
-    ++counts[u.state];
-  });
-  for (const auto& [state, count] : counts) m.counts[std::string(core::state_name(state))] = count;
+  for (auto s = static_cast<int>(core::State::Pending);
+       s <= static_cast<int>(core::State::StartLimitHit); ++s) {
+    const unsigned n = sup_->count_in(static_cast<core::State>(s));
+    m.process_count += n;
+    if (n) m.counts[std::string(core::state_name(static_cast<core::State>(s)))] = n;
+  }
   return m;
 }
 

@@ -702,6 +702,58 @@ TEST_F(SupervisorTest, RestoreOfAProcessNoLongerConfiguredStopsIt) {
   EXPECT_EQ(sup.find("old"), nullptr);
 }
 
+TEST_F(SupervisorTest, CountsPerStateFollowEveryTransitionArrivalAndDeparture) {
+  // The status line and the bus's counts read count_in() instead of walking every unit.
+  auto expect_counts = [&](const char* when) {
+    std::map<State, unsigned> walked;
+    sup.for_each_status([&](const UnitStatus& u) { ++walked[u.state]; });
+    for (int i = 0; i <= static_cast<int>(State::StartLimitHit); ++i) {
+      const auto s = static_cast<State>(i);
+      EXPECT_EQ(sup.count_in(s), walked[s]) << when << ": " << state_name(s);
+    }
+  };
+  auto w = proc("worker");
+  w.instances = 3;
+  auto once = proc("migrate");
+  once.one_shot = true;
+  once.restart = RestartPolicy::No;
+  load({w, proc("web"), once});
+  expect_counts("loaded");
+  UnitStatus old;
+  old.name = old.id = "old";
+  old.state = State::Running;
+  old.pid = old.pgid = 777;
+  fx.alive_groups.insert(777);
+  UnitStatus done;
+  done.name = done.id = "migrate";
+  done.state = State::ExitedOk;
+  done.done = true;
+  sup.restore({RestoredUnit{old, true}, RestoredUnit{done, false}});
+  expect_counts("restored");
+  sup.start();
+  expect_counts("started");
+  EXPECT_EQ(sup.count_in(State::Running), 4u);
+  exit_main("worker@1", ExitInfo{.code = 1});
+  expect_counts("crashed");
+  EXPECT_EQ(sup.count_in(State::Backoff), 1u);
+  sup.stop("web");
+  expect_counts("stopping");
+  exit_main("web", ExitInfo{.signaled = true, .code = SIGTERM});
+  exit_main("old", ExitInfo{.known = false});
+  EXPECT_EQ(sup.find("old"), nullptr);
+  expect_counts("stopped and forgotten");
+  auto fewer = proc("worker");
+  fewer.instances = 1;
+  load({fewer, proc("web")});
+  expect_counts("reloaded with fewer processes");
+  sup.shutdown();
+  for (const auto& u : sup.status())
+    if (u.pid > 0 && is_active(u.state))
+      exit_main(u.name, ExitInfo{.signaled = true, .code = SIGTERM});
+  expect_counts("shut down");
+  EXPECT_TRUE(sup.shutdown_complete());
+}
+
 TEST_F(SupervisorTest, OutsideItsScheduleWindowAProcessDoesNotRun) {
   auto p = proc("office");
   p.schedule = Schedule{TimeOfDay{8 * 3600}, TimeOfDay{18 * 3600}, WeekDays{}};
