@@ -74,6 +74,10 @@ void EventSource::set_enabled(bool on) {
   if (s_) sd_event_source_set_enabled(s_, on ? SD_EVENT_ON : SD_EVENT_OFF);
 }
 
+void EventSource::trigger() {
+  if (s_) sd_event_source_set_enabled(s_, SD_EVENT_ONESHOT);
+}
+
 EventLoop::EventLoop() { check(sd_event_new(&e_), "sd_event_new"); }
 
 EventLoop::~EventLoop() { sd_event_unref(e_); }
@@ -153,6 +157,28 @@ EventSource EventLoop::add_post(std::function<void()> fn) {
     check(r, "sd_event_add_post");
   }
   return adopt(s, cb);
+}
+
+EventSource EventLoop::add_defer(std::function<void()> fn, int64_t priority) {
+  using Fn = std::function<void()>;
+  auto* cb = new Callback<Fn>{this, std::move(fn)};
+  sd_event_source* s = nullptr;
+  int r = sd_event_add_defer(
+      e_, &s, [](sd_event_source*, void* ud) { return invoke<Fn>(ud); }, cb);
+  if (r < 0) {
+    delete cb;
+    check(r, "sd_event_add_defer");
+  }
+  EventSource src = adopt(s, cb);
+  check(sd_event_source_set_priority(s, priority), "sd_event_source_set_priority");
+  check(sd_event_source_set_enabled(s, SD_EVENT_OFF), "sd_event_source_set_enabled");
+  return src;
+}
+
+uint64_t EventLoop::iteration() const {
+  uint64_t it = 0;
+  sd_event_get_iteration(e_, &it);
+  return it;
 }
 
 int EventLoop::run() { return sd_event_loop(e_); }

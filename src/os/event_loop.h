@@ -35,6 +35,8 @@ class EventSource {
   /// Time sources: move the deadline (CLOCK_MONOTONIC µs) and enable it once more.
   void set_time(uint64_t usec);
   void set_enabled(bool on);
+  /// Defer sources: dispatch once, in a later iteration.
+  void trigger();
 
  private:
   sd_event_source* s_ = nullptr;
@@ -58,6 +60,11 @@ class EventLoop {
                           std::function<void(const inotify_event&)> fn);
   /// Runs after every dispatch of any other source, before the loop sleeps.
   EventSource add_post(std::function<void()> fn);
+  /// Runs once per trigger(), in a later iteration, when no source of a higher priority
+  /// (lower number; 0 is everyone else's) is pending. Created idle.
+  EventSource add_defer(std::function<void()> fn, int64_t priority);
+  /// How many times the loop has gone round (sd_event_get_iteration).
+  uint64_t iteration() const;
 
   int run();
   void exit(int code);

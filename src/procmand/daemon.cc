@@ -179,6 +179,9 @@ int Daemon::run() {
   if (!setup_state_dir(config_->uid)) return lock_ ? kExitFailure : kExitLocked;
   boot_id_ = os::boot_id().value_or("");
 
+  // While the low numbers are still free: see os::reserve_spawn_slots.
+  if (std::string error; !os::reserve_spawn_slots(&error))
+    console_.warning(fmt::format("each spawn copies the whole descriptor table: {}", error));
   // Many children means many FIFOs: take the hard limit for ourselves, and
   // give children the soft limit we were started with.
   struct rlimit nofile {};
@@ -226,6 +229,7 @@ int Daemon::run() {
   deliver_.set_enabled(false);
   // Every dispatch ends here: re-arm the one timer, persist, notice the end.
   post_ = loop_.add_post([this] { after_event(); });
+  sweep_ = loop_.add_defer([this] { sweep(); }, SD_EVENT_PRIORITY_NORMAL + 1);
   up_.enable_watchdog(loop_.get());
 
   sup_ = std::make_unique<core::Supervisor>(*this, *this);
@@ -346,6 +350,8 @@ void Daemon::after_event() {
   graveyard_.clear();
   retired_fds_.clear();
   if (!sup_) return;
+  // Under a constant stream of events (a log flood) the sweep's source never gets its turn.
+  if (sweep_due_ && loop_.iteration() - sweep_due_since_ >= 4) sweep();
   if (auto at = sup_->next_deadline()) {
     const auto us = std::chrono::duration_cast<std::chrono::microseconds>(at->time_since_epoch()).count();
     timer_.set_time(static_cast<uint64_t>(std::max<int64_t>(us, 1)));
@@ -493,12 +499,25 @@ void Daemon::on_reload() {
 
 void Daemon::on_sigchld(pid_t named) {
   // The child the signal names first, by pid: the kernel finds it directly, where P_ALL walks
-  // the list of every child, thousands of them here, before the restart can be spawned.
+  // the list of every child, thousands of them here.
   if (named > 0) reap_one(P_PID, static_cast<id_t>(named));
-  // SIGCHLD does not queue: children that ended while it was pending are found by the sweep.
-  while (reap_one(P_ALL, 0)) {
-  }
   sup_->on_group_change();
+  // SIGCHLD does not queue: children that ended while it was pending are found by a sweep.
+  // It waits until nothing of normal priority is pending, so that a restart this exit
+  // scheduled is spawned first; after_event() runs it anyway if that takes a few rounds.
+  if (!sweep_due_) {
+    sweep_due_ = true;
+    sweep_due_since_ = loop_.iteration();
+    sweep_.trigger();
+  }
+}
+
+void Daemon::sweep() {
+  sweep_due_ = false;
+  sweep_.set_enabled(false);
+  bool any = false;
+  while (reap_one(P_ALL, 0)) any = true;
+  if (any) sup_->on_group_change();
 }
 
 bool Daemon::reap_one(idtype_t type, id_t id) {

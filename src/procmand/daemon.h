@@ -156,6 +156,8 @@ class Daemon final : public core::Effects, public core::Clock, public dbus::Back
   void on_sigchld(pid_t named);
   /// Reaps one ended child matching waitid's (type, id); false when none has ended.
   bool reap_one(idtype_t type, id_t id);
+  /// Reaps every child that has ended (waitid(P_ALL)); see on_sigchld.
+  void sweep();
   void on_reaped(pid_t pid, const core::ExitInfo& exit);
   void on_shutdown_signal(int sig);
   void on_reload();
@@ -265,6 +267,9 @@ class Daemon final : public core::Effects, public core::Clock, public dbus::Back
   os::unique_fd clock_change_fd_;
   os::EventSource clock_change_, wall_timer_;
   os::EventSource sigchld_, sigterm_, sigint_, sighup_, timer_, pid_inotify_, post_;
+  os::EventSource sweep_;  ///< a due sweep, when nothing more urgent is pending
+  bool sweep_due_ = false;
+  uint64_t sweep_due_since_ = 0;  ///< loop iteration
   int exit_code_ = kExitOk;
   bool force_requested_ = false;
   bool exiting_ = false;

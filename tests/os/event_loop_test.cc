@@ -1,4 +1,5 @@
-// Tests for os::FdSet: many descriptors behind one source of a real EventLoop.
+// Tests for os::EventLoop's defer sources and os::FdSet (many descriptors behind one source),
+// on a real sd-event loop.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -32,6 +33,30 @@ struct Pipe {
     return n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : std::string();
   }
 };
+
+TEST(EventLoop, ALowerPriorityDeferRunsOnceAfterWhatIsPendingAtNormalPriority) {
+  // procmand's sweep for unreaped children: triggered while handling one exit, it must not
+  // run before the restart timer that exit armed for "now".
+  EventLoop loop;
+  std::vector<std::string> order;
+  EventSource timer;
+  EventSource defer =
+      loop.add_defer([&] { order.push_back("defer"); }, SD_EVENT_PRIORITY_NORMAL + 1);
+  EventSource first = loop.add_timer(1, [&] {
+    order.push_back("first");
+    defer.trigger();
+    timer = loop.add_timer(1, [&] { order.push_back("timer"); });
+  });
+  for (int i = 0; i < 10 && order.size() < 3; ++i) sd_event_run(loop.get(), kTimeoutUsec);
+  EXPECT_EQ(order, (std::vector<std::string>{"first", "timer", "defer"}));
+  EXPECT_EQ(sd_event_run(loop.get(), 0), 0) << "nothing is left pending";
+  const uint64_t before = loop.iteration();
+  defer.trigger();
+  ASSERT_GT(sd_event_run(loop.get(), kTimeoutUsec), 0);
+  EXPECT_EQ(order.back(), "defer");
+  EXPECT_EQ(order.size(), 4u);
+  EXPECT_GT(loop.iteration(), before);
+}
 
 TEST(FdSet, HandsTheTagOfEachReadyDescriptorToTheOneHandler) {
   EventLoop loop;
