@@ -225,6 +225,8 @@ class ServiceImpl final : public Service {
       for (const auto& name : dirty) {
         if (!processes_->contains(name)) continue;
         send([&] { processes_->emit_properties_changed(name); });
+        // One view at a time: after a start of thousands they would all be held at once.
+        ctx_.invalidate();
       }
       if (manager_dirty) send([&] { manager_->emit_properties_changed(); });
       ctx_.invalidate();

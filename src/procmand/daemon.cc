@@ -230,6 +230,11 @@ int Daemon::run() {
   // Every dispatch ends here: re-arm the one timer, persist, notice the end.
   post_ = loop_.add_post([this] { after_event(); });
   sweep_ = loop_.add_defer([this] { sweep(); }, SD_EVENT_PRIORITY_NORMAL + 1);
+  // A burst (many processes changing state at once: a start, a stop, a reload) leaves the
+  // heap full of freed blocks: state records, bus messages queued until dbus-daemon took
+  // them, property views. glibc keeps them resident, and with thousands of processes that
+  // was a third of procmand's memory. Once the loop has nothing else to do, give them back.
+  trim_ = loop_.add_defer([] { malloc_trim(0); }, SD_EVENT_PRIORITY_IDLE);
   up_.enable_watchdog(loop_.get());
 
   sup_ = std::make_unique<core::Supervisor>(*this, *this);
@@ -421,6 +426,7 @@ void Daemon::persist() {
       state_appended_bytes_ < std::max<std::size_t>(64 * 1024, 2 * state_snapshot_bytes_)) {
     std::string records;
     bool all_found = true;
+    if (sup_->dirty_units().size() >= kBurstUnits) trim_.trigger();
     for (const auto& name : sup_->dirty_units()) {
       const core::UnitStatus* u = sup_->find(name);
       if (!u) {
@@ -459,7 +465,7 @@ void Daemon::persist() {
     state_appended_bytes_ = 0;
     // Building the snapshot is procmand's memory peak; give what it freed back to the system
     // instead of keeping it for a peak that comes again only at the next snapshot.
-    malloc_trim(0);
+    trim_.trigger();
     state_fd_.reset(::open(state_file_.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW));
   }
   sup_->clear_dirty();

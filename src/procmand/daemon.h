@@ -268,6 +268,9 @@ class Daemon final : public core::Effects, public core::Clock, public dbus::Back
   os::EventSource clock_change_, wall_timer_;
   os::EventSource sigchld_, sigterm_, sigint_, sighup_, timer_, pid_inotify_, post_;
   os::EventSource sweep_;  ///< a due sweep, when nothing more urgent is pending
+  os::EventSource trim_;   ///< malloc_trim once the loop is idle, after a burst
+  /// This many processes changing state in one event is a burst (see trim_).
+  static constexpr std::size_t kBurstUnits = 64;
   bool sweep_due_ = false;
   uint64_t sweep_due_since_ = 0;  ///< loop iteration
   int exit_code_ = kExitOk;
