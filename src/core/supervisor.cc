@@ -98,6 +98,8 @@ std::string describe_exit(const ExitInfo& e) {
   return fmt::format("exited with code {}", e.code);
 }
 
+constexpr MonoTime kUnarmed = MonoTime::min();
+
 struct Supervisor::Unit {
   UnitStatus st;
   unsigned instances = 1;
@@ -131,7 +133,9 @@ struct Supervisor::Unit {
   MonoTime started_at{};
   MonoTime running_since{};
   StartLimiter limiter;
-  std::array<std::optional<MonoTime>, kSlotCount> timer_at{};
+  /// When each timer slot fires; kUnarmed if it is not armed (an optional would double it).
+  std::array<MonoTime, kSlotCount> timer_at{kUnarmed, kUnarmed, kUnarmed,
+                                            kUnarmed, kUnarmed, kUnarmed};
   bool queued = false;
 };
 
@@ -704,7 +708,7 @@ void Supervisor::reconcile(Unit& u) {
       }
       if (u.st.state != State::Pending || u.st.sub_state != unmet)
         set_state(u, State::Pending, unmet, unmet);
-      if (!u.timer_at[kProbeTimer]) probe_dependencies(u);
+      if (u.timer_at[kProbeTimer] == kUnarmed) probe_dependencies(u);
       return;
     }
     case State::ExitedOk:
@@ -784,9 +788,9 @@ void Supervisor::arm(Unit& u, TimerSlot slot, MonoTime at) {
 }
 
 void Supervisor::disarm(Unit& u, TimerSlot slot) {
-  if (!u.timer_at[slot]) return;
-  timers_.erase(std::make_tuple(*u.timer_at[slot], &u, static_cast<int>(slot)));
-  u.timer_at[slot].reset();
+  if (u.timer_at[slot] == kUnarmed) return;
+  timers_.erase(std::make_tuple(u.timer_at[slot], &u, static_cast<int>(slot)));
+  u.timer_at[slot] = kUnarmed;
 }
 
 std::optional<MonoTime> Supervisor::next_deadline() const {
@@ -800,7 +804,7 @@ void Supervisor::on_timer(std::size_t max_fired) {
        fired < max_fired && !timers_.empty() && std::get<0>(*timers_.begin()) <= now; ++fired) {
     auto [at, u, slot] = *timers_.begin();
     timers_.erase(timers_.begin());
-    u->timer_at[slot].reset();
+    u->timer_at[slot] = kUnarmed;
     fire(*u, static_cast<TimerSlot>(slot));
   }
   drain();
@@ -1470,11 +1474,11 @@ void Supervisor::on_notify(const std::string& name, const NotifyEvent& ev) {
   }
   if (ev.watchdog_ping && u->st.watchdog_usec > 0 && u->st.state == State::Running)
     arm(*u, kWatchdogTimer, now + std::chrono::microseconds(u->st.watchdog_usec));
-  if (ev.extend_timeout_usec && u->timer_at[kStateTimer] &&
+  if (ev.extend_timeout_usec && u->timer_at[kStateTimer] != kUnarmed &&
       ((u->st.state == State::Init && u->st.sub_state == "notify") ||
        u->st.state == State::Stopping)) {
     const MonoTime at = now + std::chrono::microseconds(*ev.extend_timeout_usec);
-    if (at > *u->timer_at[kStateTimer]) arm(*u, kStateTimer, at);
+    if (at > u->timer_at[kStateTimer]) arm(*u, kStateTimer, at);
   }
   if (ev.stopping && u->st.state == State::Running && u->st.sub_state != "stopping") {
     // It is going away on its own: say so, keep supervising (its exit is an exit).

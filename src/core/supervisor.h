@@ -310,6 +310,7 @@ class Supervisor {
     kWatchdogTimer,
     kSlotCount
   };
+  static_assert(kSlotCount == 6, "Unit::timer_at lists one kUnarmed per slot");
 
   Unit* find_unit(std::string_view name) const;
   /// An owner of *p without copying it (aliasing config_ or a transient's pointer).
