@@ -5,6 +5,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <functional>
 #include <stdexcept>
 #include <string>
 #include <system_error>
@@ -46,6 +47,21 @@ EventSource adopt(sd_event_source* s, Callback<Fn>* cb) {
   sd_event_source_set_destroy_callback(s, destroy_callback<Fn>);
   (void)cb;
   return EventSource(s);
+}
+
+/// Post and defer sources: the same handler signature, only the adding call differs.
+using AddPlain = int (*)(sd_event*, sd_event_source**, sd_event_handler_t, void*);
+EventSource add_plain(EventLoop* loop, AddPlain add, const char* what, std::function<void()> fn) {
+  using Fn = std::function<void()>;
+  auto* cb = new Callback<Fn>{loop, std::move(fn)};
+  sd_event_source* s = nullptr;
+  int r = add(
+      loop->get(), &s, [](sd_event_source*, void* ud) { return invoke<Fn>(ud); }, cb);
+  if (r < 0) {
+    delete cb;
+    check(r, what);
+  }
+  return adopt(s, cb);
 }
 
 }  // namespace
@@ -147,31 +163,13 @@ EventSource EventLoop::add_inotify(const std::string& path, uint32_t mask,
 }
 
 EventSource EventLoop::add_post(std::function<void()> fn) {
-  using Fn = std::function<void()>;
-  auto* cb = new Callback<Fn>{this, std::move(fn)};
-  sd_event_source* s = nullptr;
-  int r = sd_event_add_post(
-      e_, &s, [](sd_event_source*, void* ud) { return invoke<Fn>(ud); }, cb);
-  if (r < 0) {
-    delete cb;
-    check(r, "sd_event_add_post");
-  }
-  return adopt(s, cb);
+  return add_plain(this, sd_event_add_post, "sd_event_add_post", std::move(fn));
 }
 
 EventSource EventLoop::add_defer(std::function<void()> fn, int64_t priority) {
-  using Fn = std::function<void()>;
-  auto* cb = new Callback<Fn>{this, std::move(fn)};
-  sd_event_source* s = nullptr;
-  int r = sd_event_add_defer(
-      e_, &s, [](sd_event_source*, void* ud) { return invoke<Fn>(ud); }, cb);
-  if (r < 0) {
-    delete cb;
-    check(r, "sd_event_add_defer");
-  }
-  EventSource src = adopt(s, cb);
-  check(sd_event_source_set_priority(s, priority), "sd_event_source_set_priority");
-  check(sd_event_source_set_enabled(s, SD_EVENT_OFF), "sd_event_source_set_enabled");
+  EventSource src = add_plain(this, sd_event_add_defer, "sd_event_add_defer", std::move(fn));
+  check(sd_event_source_set_priority(src.get(), priority), "sd_event_source_set_priority");
+  check(sd_event_source_set_enabled(src.get(), SD_EVENT_OFF), "sd_event_source_set_enabled");
   return src;
 }
 
