@@ -2,7 +2,7 @@
 
 namespace procman::core {
 
-const ProcessConfig* effective_version(const std::vector<const ProcessConfig*>& versions,
+const ProcessConfig* effective_version(std::span<const ProcessConfig* const> versions,
                                        const LocalDateTime& now) {
   const ProcessConfig* best = nullptr;
   for (const ProcessConfig* p : versions) {

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "core/config.h"
+#include "core/small_vec.h"
 
 namespace procman::core {
 
@@ -38,12 +39,16 @@ class StartLimiter {
   void record(MonoTime now) { starts_.push_back(now); }
   std::optional<MonoTime> retry_at(const StartLimit& limit) const;
   void reset() { starts_.clear(); }
-  const std::vector<MonoTime>& starts() const { return starts_; }
-  void restore(std::vector<MonoTime> starts) { starts_ = std::move(starts); }
+  const SmallVec<MonoTime, 1>& starts() const { return starts_; }
+  void restore(const std::vector<MonoTime>& starts) {
+    starts_.clear();
+    for (MonoTime t : starts) starts_.push_back(t);
+  }
 
  private:
   void prune(const StartLimit& limit, MonoTime now);
-  std::vector<MonoTime> starts_;
+  // One start is the common case (every process that ran once); kept inline.
+  SmallVec<MonoTime, 1> starts_;
 };
 
 }  // namespace procman::core

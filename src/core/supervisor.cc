@@ -167,18 +167,20 @@ ReloadSummary Supervisor::apply_config(std::shared_ptr<const Config> cfg) {
   // A reload: what runs keeps its own copy, so the old config can go.
   for (auto& [name, u] : units_)
     if (u->running) u->running = std::make_shared<const ProcessConfig>(*u->running);
-  std::map<std::string, std::vector<const ProcessConfig*>, std::less<>> versions;
+  // Filled with the versions only; rebuild_graph() adds the units once it replaces ids_.
+  std::map<std::string, IdInfo, std::less<>> ids;
   // Transients are not in the file and survive reloads. The daemon refuses a file that
   // reuses a transient's id; should one get here anyway, the running transient wins.
   for (const auto& p : fresh->processes)
-    if (!transients_.count(p.id)) versions[p.id].push_back(&p);
-  for (const auto& [id, p] : transients_) versions[id].push_back(p.get());
+    if (!transients_.count(p.id)) ids[p.id].versions.push_back(&p);
+  for (const auto& [id, p] : transients_) ids[id].versions.push_back(p.get());
 
   const LocalDateTime now = clock_.local();
 
   std::set<std::string> wanted_names;
   std::vector<std::string> created;
-  for (const auto& [id, vs] : versions) {
+  for (const auto& [id, info] : ids) {
+    const auto& vs = info.versions;
     unsigned instances = 1;
     if (const auto* eff = effective_version(vs, now))
       instances = eff->instances;
@@ -224,7 +226,7 @@ ReloadSummary Supervisor::apply_config(std::shared_ptr<const Config> cfg) {
     summary.removed.push_back(name);
   }
 
-  versions_ = std::move(versions);
+  ids_ = std::move(ids);
   note_time_rules();
   config_ = std::move(fresh);
   rebuild_graph();
@@ -256,21 +258,23 @@ Supervisor::Unit& Supervisor::create_unit(const std::string& id, unsigned instan
 }
 
 void Supervisor::refresh_flags(Unit& u) {
-  auto it = versions_.find(u.st.id);
-  if (it == versions_.end() || it->second.empty()) return;
-  u.st.one_shot = it->second.back()->one_shot;
-  u.st.transient = it->second.back()->transient;
+  const IdInfo* e = find_id(u.st.id);
+  if (!e || e->versions.empty()) return;
+  u.st.one_shot = e->versions.back()->one_shot;
+  u.st.transient = e->versions.back()->transient;
 }
 
 void Supervisor::rebuild_graph() {
-  instances_.clear();
+  for (auto it = ids_.begin(); it != ids_.end();) {
+    it->second.instances.clear();
+    it = it->second.versions.empty() ? ids_.erase(it) : std::next(it);
+  }
   dependents_.clear();
-  for (auto& [name, u] : units_) instances_[u->st.id].push_back(u.get());
+  for (auto& [name, u] : units_) ids_[u->st.id].instances.push_back(u.get());
   for (auto& [name, u] : units_) {
     std::set<std::string> seen;
-    auto vit = versions_.find(u->st.id);
-    if (vit == versions_.end()) continue;
-    for (const auto* v : vit->second)
+    const IdInfo* e = find_id(u->st.id);
+    for (const auto* v : e->versions)
       for (const auto& d : v->depends_on)
         if (d.kind == Dependency::Kind::Process && seen.insert(d.id).second)
           dependents_[d.id].push_back(u.get());
@@ -296,9 +300,9 @@ void Supervisor::forget(Unit& u) {
 }
 
 const ProcessConfig* Supervisor::effective(const Unit& u) const {
-  auto it = versions_.find(u.st.id);
-  if (it == versions_.end() || u.st.removed) return nullptr;
-  return effective_version(it->second, clock_.local());
+  const IdInfo* e = find_id(u.st.id);
+  if (!e || u.st.removed) return nullptr;
+  return effective_version(e->versions, clock_.local());
 }
 
 const ProcessConfig* Supervisor::effective_config(std::string_view name) const {
@@ -342,11 +346,11 @@ void Supervisor::restore(const std::vector<RestoredUnit>& restored) {
     st.ticks_skipped = r.status.ticks_skipped;
     std::vector<MonoTime> starts;
     for (int64_t us : r.status.start_limit_mono_usec) starts.push_back(from_mono_usec(us));
-    u->limiter.restore(std::move(starts));
+    u->limiter.restore(starts);
 
     // The version it was started from, if the config still has it.
-    if (auto vit = versions_.find(st.id); vit != versions_.end()) {
-      for (const auto* v : vit->second)
+    if (const IdInfo* e = find_id(st.id)) {
+      for (const auto* v : e->versions)
         if (!v->fake && v->apply_on == r.status.apply_on)
           u->running = share(v);
       if (!u->running)
@@ -433,8 +437,8 @@ const UnitStatus* Supervisor::find_by_pid(int pid) const {
 std::vector<std::string> Supervisor::resolve(std::string_view name) const {
   if (find_unit(name)) return {std::string(name)};
   std::vector<std::string> out;
-  if (auto it = instances_.find(name); it != instances_.end())
-    for (const Unit* u : it->second) out.push_back(u->st.name);
+  if (const IdInfo* e = find_id(name))
+    for (const Unit* u : e->instances) out.push_back(u->st.name);
   return out;
 }
 
@@ -479,9 +483,9 @@ std::string Supervisor::inactive_reason(const Unit& u) const {
 }
 
 bool Supervisor::dep_satisfied(const Dependency& d) const {
-  auto it = instances_.find(d.id);
-  if (it == instances_.end() || it->second.empty()) return false;
-  for (const Unit* t : it->second) {
+  const IdInfo* e = find_id(d.id);
+  if (!e || e->instances.empty()) return false;
+  for (const Unit* t : e->instances) {
     const State s = t->st.state;
     switch (d.condition) {
       case DepCondition::Started:
@@ -595,7 +599,7 @@ void Supervisor::check_cron(Unit& u, const ProcessConfig& eff, const LocalDateTi
     ++u.st.ticks_skipped;
     u.st.status_text = fmt::format("cron tick at {} skipped: the previous run is still going",
                                    format_local_datetime(*due));
-    fx_.transition(u.st, u.st.state, u.st.status_text);
+    announce(u, u.st.state, u.st.status_text);
     return;
   }
   u.tick_due = true;
@@ -635,8 +639,8 @@ void Supervisor::on_time_change() {
 
 void Supervisor::note_time_rules() {
   time_rules_ = false;
-  for (const auto& [id, versions] : versions_)
-    for (const ProcessConfig* v : versions)
+  for (const auto& [id, info] : ids_)
+    for (const ProcessConfig* v : info.versions)
       if (v->apply_on || v->schedule || v->cron) time_rules_ = true;
 }
 
@@ -647,8 +651,8 @@ std::optional<LocalDateTime> Supervisor::next_time_change() const {
   auto consider = [&](const std::optional<LocalDateTime>& t) {
     if (t && (!best || *t < *best)) best = t;
   };
-  for (const auto& [id, versions] : versions_)
-    for (const ProcessConfig* v : versions)
+  for (const auto& [id, info] : ids_)
+    for (const ProcessConfig* v : info.versions)
       if (!v->fake && v->apply_on && *v->apply_on > now) consider(v->apply_on);
   for (const auto& [name, u] : units_) {
     const ProcessConfig* eff = effective(*u);
@@ -673,8 +677,8 @@ void Supervisor::enqueue_related(Unit& u) {
   // Its dependencies may be waiting for it to stop (reverse-order stop).
   if (u.running)
     for (const auto& dep : u.running->depends_on)
-      if (auto it = instances_.find(dep.id); it != instances_.end())
-        for (Unit* t : it->second) enqueue(*t);
+      if (const IdInfo* e = find_id(dep.id))
+        for (Unit* t : e->instances) enqueue(*t);
 }
 
 void Supervisor::drain() {
@@ -775,8 +779,13 @@ void Supervisor::set_state(Unit& u, State s, std::string reason, std::string sub
   // A repeated backoff (a start that failed before leaving backoff) and the SIGKILL
   // escalation of a stop are news too, though the state name stays the same.
   if (from != s || s == State::Pending || s == State::Backoff || s == State::Stopping)
-    fx_.transition(u.st, from, reason);
+    announce(u, from, reason);
   enqueue_related(u);
+}
+
+void Supervisor::announce(Unit& u, State from, std::string_view reason) {
+  if (u.st.pid > 0) u.st.last_pid = u.st.pid;
+  fx_.transition(u.st, from, reason);
 }
 
 // ---------------------------------------------------------------- timers
@@ -1546,7 +1555,8 @@ std::string Supervisor::resolve_units(std::string_view name, std::vector<Unit*>&
   if (!out.empty()) return {};
   // Ids first: "wroker" should suggest "worker", not "worker@0".
   std::vector<std::string> candidates;
-  for (const auto& [id, us] : instances_) candidates.push_back(id);
+  for (const auto& [id, info] : ids_)
+    if (!info.instances.empty()) candidates.push_back(id);
   for (const auto& [n, u] : units_)
     if (n != u->st.id) candidates.push_back(n);
   std::string msg = fmt::format("no process named '{}'", name);
@@ -1676,8 +1686,8 @@ std::string Supervisor::dependency_cycle(const std::string& from, const std::str
     path.push_back(id);
     if (id == to) return true;
     if (seen.insert(id).second)
-      if (auto it = versions_.find(id); it != versions_.end())
-        for (const ProcessConfig* v : it->second)
+      if (const IdInfo* e = find_id(id))
+        for (const ProcessConfig* v : e->versions)
           for (const auto& d : v->depends_on)
             if (d.kind == Dependency::Kind::Process && visit(d.id)) return true;
     path.pop_back();
@@ -1692,15 +1702,16 @@ std::string Supervisor::dependency_cycle(const std::string& from, const std::str
 std::string Supervisor::check_transient(const ProcessConfig& cfg) const {
   if (std::string why = process_name_problem(cfg.id); !why.empty())
     return fmt::format("name '{}' is invalid: {}", cfg.id, why);
-  if (find_unit(cfg.id) || instances_.count(cfg.id) || versions_.count(cfg.id))
+  if (find_unit(cfg.id) || find_id(cfg.id))
     return fmt::format("a process named '{}' already exists", cfg.id);
   if (!cfg.command) return fmt::format("'{}' has no command", cfg.id);
   std::vector<std::string> ids;
-  for (const auto& [id, vs] : versions_) ids.push_back(id);
+  for (const auto& [id, info] : ids_)
+    if (!info.versions.empty()) ids.push_back(id);
   for (const auto& d : cfg.depends_on) {
     if (d.kind != Dependency::Kind::Process) continue;
     if (d.id == cfg.id) return fmt::format("'{}' cannot depend on itself", cfg.id);
-    if (!versions_.count(d.id)) {
+    if (!has_versions(d.id)) {
       std::string msg = fmt::format("depends-on names an unknown process '{}'", d.id);
       if (auto m = closest_match(d.id, ids)) msg += fmt::format(" (did you mean '{}'?)", *m);
       return msg;
@@ -1719,7 +1730,7 @@ std::string Supervisor::add_transient(ProcessConfig cfg) {
   if (std::string err = check_transient(cfg); !err.empty()) return err;
   const std::string id = cfg.id;
   auto owned = std::make_shared<const ProcessConfig>(std::move(cfg));
-  versions_[id] = {owned.get()};
+  ids_[id].versions = {owned.get()};
   note_time_rules();
   transients_.emplace(id, std::move(owned));
   Unit& u = create_unit(id, 0, 1);
@@ -1742,7 +1753,7 @@ std::string Supervisor::remove(std::string_view name) {
   if (u.st.removed) return {};
   // The definition goes now; the unit stays until its process group is gone.
   transients_.erase(u.st.id);
-  versions_.erase(u.st.id);
+  if (auto it = ids_.find(u.st.id); it != ids_.end()) it->second.versions.clear();
   u.st.removed = true;
   rebuild_graph();
   touch_all();

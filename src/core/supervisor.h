@@ -29,6 +29,7 @@
 #include "core/config.h"
 #include "core/names.h"
 #include "core/restart_policy.h"
+#include "core/small_vec.h"
 #include "core/state.h"
 
 namespace procman::core {
@@ -97,6 +98,8 @@ struct UnitStatus {
   std::string failure_reason;  ///< why it last failed, empty if it did not
   int pid = -1;
   int pgid = -1;
+  /// The latest main pid, kept after it exits so that exit events name the pid that ended.
+  int last_pid = -1;
   uint64_t pid_start_time = 0;
   bool adopted = false;
   bool restart_pending = false;  ///< config changed without an apply-on change
@@ -344,6 +347,8 @@ class Supervisor {
   void reconcile(Unit& u);
 
   void set_state(Unit& u, State s, std::string reason, std::string sub = {});
+  /// Tells the effects about a transition (or news within one state).
+  void announce(Unit& u, State from, std::string_view reason);
   void arm(Unit& u, TimerSlot slot, MonoTime at);
   void disarm(Unit& u, TimerSlot slot);
   /// Marks what the state file must record again: one unit, or everything.
@@ -375,12 +380,27 @@ class Supervisor {
   void count(State s, int delta) {
     counts_[static_cast<std::size_t>(s)] += static_cast<unsigned>(delta);
   }
-  std::map<std::string, std::vector<const ProcessConfig*>, std::less<>> versions_;  ///< by id
+  /// What is known of one id: its versions in the config (none once it left the config or
+  /// was removed) and its units (none before they are created). No entry has neither.
+  /// One map rather than two, and lists of one kept inline: most ids have one version
+  /// and one instance, and this is bookkeeping paid per managed process.
+  struct IdInfo {
+    SmallVec<const ProcessConfig*, 1> versions;
+    SmallVec<Unit*, 1> instances;
+  };
+  std::map<std::string, IdInfo, std::less<>> ids_;
+  const IdInfo* find_id(std::string_view id) const {
+    auto it = ids_.find(id);
+    return it == ids_.end() ? nullptr : &it->second;
+  }
+  bool has_versions(std::string_view id) const {
+    const IdInfo* e = find_id(id);
+    return e && !e->versions.empty();
+  }
   /// Whether any version has an apply-on, a schedule or a cron: without one, no time of day
   /// changes anything, and next_time_change() need not look at every unit after each event.
   bool time_rules_ = false;
   void note_time_rules();
-  std::map<std::string, std::vector<Unit*>, std::less<>> instances_;                ///< by id
   std::map<std::string, std::vector<Unit*>, std::less<>> dependents_;  ///< by id depended on
   std::map<int, Unit*> by_pid_;
   std::set<std::tuple<MonoTime, Unit*, int>> timers_;

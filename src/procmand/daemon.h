@@ -294,7 +294,6 @@ class Daemon final : public core::Effects, public core::Clock, public dbus::Back
     os::EventSource timeout;
   };
   std::map<pid_t, EventHook> event_hooks_;
-  std::map<std::string, int> last_pid_;  ///< the latest main pid of each unit, for exit events
   /// Children's output goes straight to journald (and procmand logs structured entries).
   bool journal_ = false;
 

@@ -136,8 +136,7 @@ void Daemon::close_front_doors() {
 
 void Daemon::notify_front_doors(const core::UnitStatus& unit, core::State from, std::string_view reason) {
   // An exit is reported once the unit has no pid any more; events name the one that ended.
-  int& last = last_pid_[unit.name];
-  if (unit.pid > 0) last = unit.pid;
+  const int last = unit.pid > 0 ? unit.pid : unit.last_pid;
   ops_.on_transition(unit, from);
   if (bus_) {
     bus_->process_changed(unit, from, reason);
@@ -160,7 +159,6 @@ void Daemon::unit_added(const core::UnitStatus& unit) {
 void Daemon::unit_removed(const std::string& name) {
   ops_.on_removed(name);
   drop_listeners(name);
-  last_pid_.erase(name);
   transients_.erase(name);
   if (bus_) {
     bus_->process_removed(name);

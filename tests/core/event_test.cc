@@ -265,8 +265,8 @@ TEST(EventJson, HelloListsEveryProcess) {
 // ---------------------------------------------------------------------------
 // Real transitions of the supervisor
 
-/// What the daemon does with each transition: remember the last pid it saw,
-/// and compute the hooks and their environment.
+/// What the daemon does with each transition: name the live pid or the one that
+/// ended (UnitStatus::last_pid), and compute the hooks and their environment.
 class RecordingEffects : public FakeEffects {
  public:
   struct Fired {
@@ -277,11 +277,10 @@ class RecordingEffects : public FakeEffects {
 
   void transition(const UnitStatus& u, State from, std::string_view reason) override {
     FakeEffects::transition(u, from, reason);
-    const int last = last_pid_[u.name];
+    const int last = u.pid > 0 ? u.pid : u.last_pid;
     for (EventKind k : hook_events(u, from))
       fired.push_back({u.name, k, event_env(k, u, from, reason, last)});
     json.push_back(state_event_json(u, from, reason, 1, last));
-    if (u.pid > 0) last_pid_[u.name] = u.pid;
   }
 
   /// "web:start", "web:exit"... in order.
@@ -293,9 +292,6 @@ class RecordingEffects : public FakeEffects {
 
   std::vector<Fired> fired;
   std::vector<std::string> json;
-
- private:
-  std::map<std::string, int> last_pid_;
 };
 
 class EventFromSupervisor : public ::testing::Test {
