@@ -83,7 +83,8 @@ class SmallVec {
   void pop_back() { --size_; }
   /// Removes [first, last), keeping the order of the rest.
   T* erase(T* first, T* last) {
-    std::memmove(static_cast<void*>(first), last, static_cast<std::size_t>(end() - last) * sizeof(T));
+    std::memmove(static_cast<void*>(first), last,
+                 static_cast<std::size_t>(end() - last) * sizeof(T));
     size_ -= static_cast<uint32_t>(last - first);
     return first;
   }

@@ -108,7 +108,7 @@ struct Supervisor::Unit {
   std::shared_ptr<const ProcessConfig> running;
   AfterStop after_stop = AfterStop::Stay;
   std::optional<ExitInfo> pending_exit;  ///< exit kept while remnants of the group are killed
-  std::string pending_failure;           ///< reason kept for AfterStop::AttemptFailed
+  RareString pending_failure;            ///< reason kept for AfterStop::AttemptFailed
   bool main_gone = false;                ///< Stopping: main pid exited, group may remain
   bool sent_kill = false;
   bool wait_over = false;     ///< Backoff / StartLimitHit: the timer fired
@@ -1270,9 +1270,9 @@ void Supervisor::send_stop_signal(Unit& u) {
   const int sig = u.watchdog_hit ? SIGABRT : cfg.stop_signal;
   fx_.signal(u.st, sig);
   u.st.sub_state = "signal";
-  u.st.status_text =
-      fmt::format("{}sent {}, waiting up to {}", u.watchdog_hit ? u.pending_failure + "; " : "",
-                  signal_name(sig), format_duration(cfg.stop_timeout));
+  u.st.status_text = fmt::format("{}sent {}, waiting up to {}",
+                                 u.watchdog_hit ? u.pending_failure.str() + "; " : "",
+                                 signal_name(sig), format_duration(cfg.stop_timeout));
   touch(u);
   arm(u, kStateTimer, clock_.now() + cfg.stop_timeout);
 }

@@ -26,8 +26,10 @@
 #include <string_view>
 #include <vector>
 
+#include "core/box.h"
 #include "core/config.h"
 #include "core/names.h"
+#include "core/rare_string.h"
 #include "core/restart_policy.h"
 #include "core/small_vec.h"
 #include "core/state.h"
@@ -88,46 +90,48 @@ enum class AfterStop {
 };
 
 /// A read-only view of a unit for status displays, D-Bus and persistence.
+/// One is kept per managed process, so the fields are grouped by size, and what most
+/// processes never set (a failure, a health verdict, a cron tick) costs a pointer.
 struct UnitStatus {
   std::string name;  ///< id, or id@N with instances
   std::string id;
-  unsigned instance = 0;
-  State state = State::Stopped;
   std::string sub_state;       ///< detail: "waiting for web", "sigterm", "pid-file"...
   std::string status_text;     ///< the last transition's reason, human readable
-  std::string failure_reason;  ///< why it last failed, empty if it did not
+  RareString failure_reason;   ///< why it last failed, empty if it did not
+  /// How the last run ended: "success", "exit-code", "signal", "unknown" (not our
+  /// child), "start-failed" or "deadline" (ran longer than `deadline`); empty = never ran.
+  RareString result;
+  /// Liveness: "" (no check or not checked yet), "healthy", "unhealthy".
+  RareString health;
+  RareString health_detail;  ///< what the last check said
+  /// The last STATUS= it sent to its notify socket (cleared at each start).
+  RareString notify_status;
+  Box<LocalDateTime> apply_on;                 ///< of the version running / last run
+  Box<LocalDateTime> last_tick;                ///< cron: the latest tick already handled
+  std::vector<int64_t> start_limit_mono_usec;  ///< starts inside the start-limit window
+  std::optional<ExitInfo> last_exit;
+  uint64_t pid_start_time = 0;
+  int64_t start_usec = 0;  ///< realtime µs of the last start, 0 = never
+  int64_t exit_usec = 0;   ///< realtime µs of the last exit, 0 = never
+  int64_t run_usec = 0;    ///< duration of the last completed run
+  /// The watchdog interval in force (config `watchdog`, or WATCHDOG_USEC= it sent); 0 = none.
+  int64_t watchdog_usec = 0;
+  unsigned instance = 0;
+  State state = State::Stopped;
   int pid = -1;
   int pgid = -1;
   /// The latest main pid, kept after it exits so that exit events name the pid that ended.
   int last_pid = -1;
-  uint64_t pid_start_time = 0;
+  unsigned restarts = 0;  ///< automatic restarts so far
+  unsigned consecutive_failures = 0;
+  unsigned ticks_skipped = 0;  ///< cron: ticks that found the previous run still going
+  AdminGoal admin = AdminGoal::Auto;
   bool adopted = false;
   bool restart_pending = false;  ///< config changed without an apply-on change
   bool removed = false;          ///< gone from the config, stopping before it is forgotten
-  AdminGoal admin = AdminGoal::Auto;
-  bool done = false;                      ///< one-shot finished for this activation
-  std::optional<LocalDateTime> apply_on;  ///< of the version running / last run
-  unsigned restarts = 0;                  ///< automatic restarts so far
-  unsigned consecutive_failures = 0;
-  std::optional<ExitInfo> last_exit;
-  int64_t start_usec = 0;                      ///< realtime µs of the last start, 0 = never
-  int64_t exit_usec = 0;                       ///< realtime µs of the last exit, 0 = never
-  int64_t run_usec = 0;                        ///< duration of the last completed run
-  std::vector<int64_t> start_limit_mono_usec;  ///< starts inside the start-limit window
-  /// How the last run ended: "success", "exit-code", "signal", "unknown" (not our
-  /// child), "start-failed" or "deadline" (ran longer than `deadline`); empty = never ran.
-  std::string result;
-  std::optional<LocalDateTime> last_tick;  ///< cron: the latest tick already handled
-  unsigned ticks_skipped = 0;              ///< cron: ticks that found the previous run still going
-  /// Liveness: "" (no check or not checked yet), "healthy", "unhealthy".
-  std::string health;
-  std::string health_detail;  ///< what the last check said
-  bool transient = false;     ///< added at runtime (add_transient), not from the config file
-  bool one_shot = false;      ///< of its versions (they all agree; the parser checks)
-  /// The last STATUS= it sent to its notify socket (cleared at each start).
-  std::string notify_status;
-  /// The watchdog interval in force (config `watchdog`, or WATCHDOG_USEC= it sent); 0 = none.
-  int64_t watchdog_usec = 0;
+  bool done = false;             ///< one-shot finished for this activation
+  bool transient = false;        ///< added at runtime (add_transient), not from the config file
+  bool one_shot = false;         ///< of its versions (they all agree; the parser checks)
 };
 
 class Effects {
