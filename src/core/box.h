@@ -36,6 +36,16 @@ class Box {
     return *this;
   }
   Box& operator=(Box&&) noexcept = default;
+  /// Like std::optional: `timeout = 2s` sets a Box<milliseconds>.
+  template <class U>
+  requires(!std::is_same_v<std::remove_cvref_t<U>, Box> &&
+           !std::is_same_v<std::remove_cvref_t<U>, std::nullopt_t> &&
+           !std::is_same_v<std::remove_cvref_t<U>, std::optional<T>> &&
+           std::is_constructible_v<T, U&&>) Box&
+  operator=(U&& v) {
+    p_ = std::make_unique<T>(std::forward<U>(v));
+    return *this;
+  }
   Box& operator=(std::nullopt_t) {
     p_.reset();
     return *this;

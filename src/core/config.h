@@ -14,6 +14,7 @@
 #include "core/cron.h"
 #include "core/diagnostic.h"
 #include "core/duration.h"
+#include "core/small_vec.h"
 
 namespace procman::core {
 
@@ -145,50 +146,42 @@ struct SocketConfig {
 
 /// cgroup limits (applied where the controllers are delegated to procmand).
 struct ResourceLimits {
-  std::optional<uint64_t> memory_max;  ///< bytes; UINT64_MAX = "max"
-  std::optional<unsigned> cpu_weight;  ///< 1..10000 (100 = the default share)
-  std::optional<uint64_t> tasks_max;   ///< UINT64_MAX = "max"
+  Box<uint64_t> memory_max;  ///< bytes; UINT64_MAX = "max"
+  Box<unsigned> cpu_weight;  ///< 1..10000 (100 = the default share)
+  Box<uint64_t> tasks_max;   ///< UINT64_MAX = "max"
   bool empty() const { return !memory_max && !cpu_weight && !tasks_max; }
   bool operator==(const ResourceLimits&) const = default;
 };
 
+/// One version of one [[process]]. The daemon keeps one per version in the file, so the
+/// layout is part of the per-process footprint: the parts most processes leave unset are
+/// Boxes (a pointer while unset) and the scalars are packed at the end.
 struct ProcessConfig {
   std::string id;
-  SourcePos pos;  ///< where its [[process]] table starts
+  std::optional<Command> command;  ///< required unless fake
+  std::vector<Dependency> depends_on;
+  std::map<std::string, std::string> env;
+  std::map<std::string, std::string> meta;
+  std::vector<Limit> limits;
+  std::vector<SocketConfig> sockets;
+  Backoff restart_delay;
+  StartLimit start_limit;
 
   /// When this version starts to apply; nullopt = since forever (required in
   /// jleahred/procman, optional here). Versions of one id have distinct apply_on.
-  std::optional<LocalDateTime> apply_on;
-  bool fake = false;
-  std::optional<Command> command;  ///< required unless fake
-  std::vector<Dependency> depends_on;
+  Box<LocalDateTime> apply_on;
+  Box<Schedule> schedule;
   Box<std::string> work_dir;
   Box<Hook> before;
   Box<Hook> init;
   Box<Hook> stop;
   Box<HealthCheck> health_check;     ///< liveness
   Box<HealthCheck> readiness_check;  ///< gates `running` (and dependents)
-  std::optional<Schedule> schedule;
-  bool one_shot = false;
-
-  // procman extensions
-  std::map<std::string, std::string> env;
   Box<std::string> env_file;
-  RestartPolicy restart = RestartPolicy::Always;  ///< resolved: one-shots default to No
-  std::vector<int> success_exit_codes{0};
-  Backoff restart_delay;
-  StartLimit start_limit;
-  int stop_signal = 15;  ///< SIGTERM
-  Duration stop_timeout = std::chrono::seconds(10);
-  unsigned instances = 1;
   Box<std::string> user;
   Box<std::string> group;
-  std::optional<int> nice;
-  std::optional<IoNice> ionice;
-  std::optional<unsigned> umask;
-  std::vector<Limit> limits;
-  std::map<std::string, std::string> meta;
-  std::optional<Duration> deadline;
+  Box<IoNice> ionice;
+  Box<Duration> deadline;
   Box<CronSpec> cron;
   Box<std::string> cron_text;      ///< as written, for display
   Box<std::string> template_name;  ///< set when expanded from a [[template]]
@@ -196,23 +189,32 @@ struct ProcessConfig {
   /// Event hooks: fire-and-forget shell commands run with the event in their
   /// environment (PROCMAN_NAME, PROCMAN_EVENT, PROCMAN_EXIT_CODE...). Unlike
   /// before/init/stop they never gate or fail the process.
-  Box<Hook> on_start;  ///< it reached running
-  Box<Hook> on_exit;   ///< its main process exited, for any reason
+  Box<Hook> on_start;    ///< it reached running
+  Box<Hook> on_exit;     ///< its main process exited, for any reason
   Box<Hook> on_failure;  ///< it failed (exit policy says failure, start failed, limit hit)
 
   // The systemd contract for children.
-  ReadyMode ready = ReadyMode::Started;
+  /// WATCHDOG=1 must arrive at least this often once it runs, or it is killed
+  /// (SIGABRT, then SIGKILL after stop-timeout) and its restart policy applies.
+  Box<Duration> watchdog;
+  ResourceLimits resources;
+
+  Duration stop_timeout = std::chrono::seconds(10);
   /// How long a `ready = "notify"` process may take to send READY=1 (systemd's
   /// TimeoutStartSec; EXTEND_TIMEOUT_USEC= pushes it out).
   Duration start_timeout = std::chrono::seconds(90);
-  /// WATCHDOG=1 must arrive at least this often once it runs, or it is killed
-  /// (SIGABRT, then SIGKILL after stop-timeout) and its restart policy applies.
-  std::optional<Duration> watchdog;
-  std::vector<SocketConfig> sockets;
+  SmallVec<int, 2> success_exit_codes{0};
+  std::optional<int> nice;
+  std::optional<unsigned> umask;
+  SourcePos pos;         ///< where its [[process]] table starts
+  int stop_signal = 15;  ///< SIGTERM
+  unsigned instances = 1;
+  RestartPolicy restart = RestartPolicy::Always;  ///< resolved: one-shots default to No
+  ReadyMode ready = ReadyMode::Started;
+  bool fake = false;
+  bool one_shot = false;
   /// Start only when the first connection arrives on one of `sockets`.
   bool start_on_demand = false;
-  ResourceLimits resources;
-
   /// Added at runtime (D-Bus RunTransient, `procmanctl run`, FIFO `run`), not
   /// read from the file: a reload keeps it, `remove` forgets it.
   bool transient = false;

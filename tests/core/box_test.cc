@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <optional>
 #include <string>
 
@@ -26,6 +27,17 @@ TEST(Box, StartsEmptyAndBehavesLikeAnOptional) {
   EXPECT_EQ(b.value(), "xxx");
   b.reset();
   EXPECT_FALSE(b);
+}
+
+TEST(Box, TakesAValueOfAConvertibleTypeAsStdOptionalDoes) {
+  using namespace std::chrono_literals;
+  Box<Duration> watchdog;
+  watchdog = 2s;  // seconds into a Box of milliseconds
+  ASSERT_TRUE(watchdog);
+  EXPECT_EQ(*watchdog, Duration(2000));
+  Box<std::string> s;
+  s = "literal";
+  EXPECT_EQ(*s, "literal");
 }
 
 TEST(Box, TakesAnOptionalSetOrNot) {

@@ -1484,8 +1484,11 @@ TEST(ConfigParser, RestartErrors) {
 }
 
 TEST(ConfigParser, SuccessExitCodes) {
-  EXPECT_EQ(parse_web("command = \"x\"").success_exit_codes, std::vector<int>{0});
-  EXPECT_EQ(parse_web("command = \"x\"\nsuccess-exit-codes = [0, 2, 255]").success_exit_codes,
+  auto codes = [](const ProcessConfig& p) {
+    return std::vector<int>(p.success_exit_codes.begin(), p.success_exit_codes.end());
+  };
+  EXPECT_EQ(codes(parse_web("command = \"x\"")), std::vector<int>{0});
+  EXPECT_EQ(codes(parse_web("command = \"x\"\nsuccess-exit-codes = [0, 2, 255]")),
             (std::vector<int>{0, 2, 255}));
   EXPECT_TRUE(OnlyError(parse(web("command = \"x\"\nsuccess-exit-codes = [0, 256]")), 6, 26,
                         "'success-exit-codes' must be between 0 and 255, not 256"));
