@@ -81,6 +81,12 @@ class SmallVec {
     data()[size_++] = v;
   }
   void pop_back() { --size_; }
+  /// Shrinks to n, or grows to n with copies of `fill`.
+  void resize(std::size_t n, const T& fill = T()) {
+    if (n > cap_) grow(n);
+    for (std::size_t i = size_; i < n; ++i) data()[i] = fill;
+    size_ = static_cast<uint32_t>(n);
+  }
   /// Removes [first, last), keeping the order of the rest.
   T* erase(T* first, T* last) {
     std::memmove(static_cast<void*>(first), last,

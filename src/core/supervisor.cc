@@ -100,16 +100,31 @@ std::string describe_exit(const ExitInfo& e) {
 
 constexpr MonoTime kUnarmed = MonoTime::min();
 
+// One per managed process: fields are grouped by size so that none is padding.
 struct Supervisor::Unit {
   UnitStatus st;
-  unsigned instances = 1;
   /// The version being run (or last run): a copy, so a reload never changes
   /// what a live process was started with.
   std::shared_ptr<const ProcessConfig> running;
-  AfterStop after_stop = AfterStop::Stay;
+  RareString pending_failure;  ///< reason kept for AfterStop::AttemptFailed
+  StartLimiter limiter;
+  /// When each timer slot fires; kUnarmed if it is not armed (an optional would double it).
+  std::array<MonoTime, kSlotCount> timer_at{kUnarmed, kUnarmed, kUnarmed,
+                                            kUnarmed, kUnarmed, kUnarmed};
+  MonoTime probing_since{};  ///< first probe of this wait, for dependency timeouts
+  MonoTime started_at{};
+  MonoTime running_since{};
+  // Checks. check_token changes whenever attempts in flight become stale.
+  uint64_t check_token = 1;
+  SmallVec<char, 8> dep_ok;              ///< per depends-on entry: the probe held
+  SmallVec<char, 8> dep_in_flight;       ///< per depends-on entry
   std::optional<ExitInfo> pending_exit;  ///< exit kept while remnants of the group are killed
-  RareString pending_failure;            ///< reason kept for AfterStop::AttemptFailed
-  bool main_gone = false;                ///< Stopping: main pid exited, group may remain
+  unsigned instances = 1;
+  AfterStop after_stop = AfterStop::Stay;
+  int wrapper_pid = -1;  ///< pid-file / podman-cid: the launching shell
+  unsigned live_failures = 0;
+  unsigned ready_successes = 0;
+  bool main_gone = false;  ///< Stopping: main pid exited, group may remain
   bool sent_kill = false;
   bool wait_over = false;     ///< Backoff / StartLimitHit: the timer fired
   bool from_backoff = false;  ///< the next start is an automatic restart
@@ -119,23 +134,9 @@ struct Supervisor::Unit {
   bool watchdog_hit = false;  ///< stopping because WATCHDOG=1 stopped coming
   bool notify_ready = false;  ///< READY=1 arrived during this start
   bool activated = false;     ///< start-on-demand: a connection came; wanted until a clean exit
-  // Checks. check_token changes whenever attempts in flight become stale.
-  uint64_t check_token = 1;
-  unsigned live_failures = 0;
-  unsigned ready_successes = 0;
   bool ready_passed = false;
   bool live_in_flight = false;
   bool ready_in_flight = false;
-  std::vector<char> dep_ok;         ///< per depends-on entry: the probe held
-  std::vector<char> dep_in_flight;  ///< per depends-on entry
-  MonoTime probing_since{};         ///< first probe of this wait, for dependency timeouts
-  int wrapper_pid = -1;             ///< pid-file / podman-cid: the launching shell
-  MonoTime started_at{};
-  MonoTime running_since{};
-  StartLimiter limiter;
-  /// When each timer slot fires; kUnarmed if it is not armed (an optional would double it).
-  std::array<MonoTime, kSlotCount> timer_at{kUnarmed, kUnarmed, kUnarmed,
-                                            kUnarmed, kUnarmed, kUnarmed};
   bool queued = false;
 };
 

@@ -1179,7 +1179,7 @@ void Daemon::released(const core::UnitStatus& unit) {
   if (unit.removed) {
     if (auto it = io_.find(unit.name); it != io_.end()) {
       for (bool is_err : {false, true}) {
-        auto& fifo = is_err ? it->second->err : it->second->out;
+        auto& fifo = is_err ? it->second.err : it->second.out;
         if (!fifo) continue;
         outputs_->remove(fifo->fd());
         os::OutputFifo::remove(output_path(unit.name, is_err));
@@ -1193,14 +1193,14 @@ void Daemon::released(const core::UnitStatus& unit) {
 
 Daemon::Io& Daemon::io_for(const std::string& unit) {
   auto it = io_.find(unit);
-  if (it != io_.end()) return *it->second;
+  if (it != io_.end()) return it->second;
   if (!outputs_) {
     outputs_.emplace(loop_, [this](uint64_t tag) {
       read_output(*reinterpret_cast<Io*>(tag & ~uint64_t{1}), (tag & 1) != 0);
     });
   }
-  auto slot = io_.emplace(unit, std::make_unique<Io>()).first;
-  Io& io = *slot->second;
+  auto slot = io_.try_emplace(unit).first;
+  Io& io = slot->second;
   io.unit = &slot->first;
   std::string error;
   for (bool is_err : {false, true}) {
@@ -1248,8 +1248,8 @@ void Daemon::read_output(Io& io, bool is_stderr) {
 void Daemon::drain_io(const std::string& unit) {
   auto it = io_.find(unit);
   if (it == io_.end()) return;
-  read_output(*it->second, false);
-  read_output(*it->second, true);
+  read_output(it->second, false);
+  read_output(it->second, true);
 }
 
 }  // namespace procman

@@ -245,7 +245,7 @@ class Daemon final : public core::Effects, public core::Clock, public dbus::Back
   std::string boot_id_;
   std::map<std::string, std::string> base_env_;
 
-  std::map<std::string, std::unique_ptr<Io>> io_;
+  std::map<std::string, Io> io_;      ///< by unit; an Io never moves (map nodes stay put)
   std::optional<os::FdSet> outputs_;  ///< every output FIFO's read end, made on first use
   std::map<pid_t, Hook> hooks_;
   std::map<std::string, std::string> pid_watch_;  ///< pid file name -> unit

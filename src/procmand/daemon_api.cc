@@ -481,7 +481,7 @@ std::variant<std::vector<std::string>, dbus::Error> Daemon::logs(std::string_vie
     drain_io(unit);
     auto it = io_.find(unit);
     if (it == io_.end()) continue;
-    const auto& ring = it->second->ring;
+    const auto& ring = it->second.ring;
     for (const auto& e : ring.last(lines == 0 ? ring.size() : lines)) out.push_back(e.line);
   }
   return out;
@@ -508,7 +508,7 @@ std::variant<std::vector<dbus::LogLine>, dbus::Error> Daemon::read_logs(std::str
   drain_io(unit);
   auto it = io_.find(unit);
   if (it == io_.end()) return out;
-  for (const auto& e : it->second->ring.since(after, max))
+  for (const auto& e : it->second.ring.since(after, max))
     out.push_back(dbus::LogLine{e.seq, e.realtime_usec, e.is_stderr, e.line});
   return out;
 }

@@ -75,6 +75,16 @@ TEST(SmallVec, MovesLeaveTheSourceEmptyAndReusable) {
   }
 }
 
+TEST(SmallVec, ResizeFillsNewElementsAndKeepsTheOldOnes) {
+  SmallVec<int, 2> v{1};
+  v.resize(4, 7);
+  EXPECT_EQ(items(v), (std::vector<int>{1, 7, 7, 7}));
+  v.resize(2);
+  EXPECT_EQ(items(v), (std::vector<int>{1, 7}));
+  v.resize(3);
+  EXPECT_EQ(items(v), (std::vector<int>{1, 7, 0}));
+}
+
 TEST(SmallVec, EraseKeepsTheOrderOfTheRest) {
   SmallVec<int, 2> v{1, 2, 3, 4, 5};
   v.erase(v.begin() + 1);
