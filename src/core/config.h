@@ -15,6 +15,7 @@
 #include "core/diagnostic.h"
 #include "core/duration.h"
 #include "core/small_vec.h"
+#include "core/sparse.h"
 
 namespace procman::core {
 
@@ -161,9 +162,10 @@ struct ProcessConfig {
   std::optional<Command> command;  ///< required unless fake
   std::vector<Dependency> depends_on;
   std::map<std::string, std::string> env;
-  std::map<std::string, std::string> meta;
-  std::vector<Limit> limits;
-  std::vector<SocketConfig> sockets;
+  // Most processes set none of these three: each is a pointer until set.
+  Sparse<std::map<std::string, std::string>> meta;
+  Sparse<std::vector<Limit>> limits;
+  Sparse<std::vector<SocketConfig>> sockets;
   Backoff restart_delay;
   StartLimit start_limit;
 

@@ -133,7 +133,7 @@ nlohmann::json process_json(const ProcessConfig& p) {
   if (p.group) j["group"] = *p.group;
   if (p.nice) j["nice"] = *p.nice;
   if (p.umask) j["umask"] = fmt::format("{:04o}", *p.umask);
-  if (!p.meta.empty()) j["meta"] = p.meta;
+  if (!p.meta.empty()) j["meta"] = p.meta.get();
   if (p.ready == ReadyMode::Notify) {
     j["ready"] = "notify";
     j["start-timeout"] = format_duration(p.start_timeout);
