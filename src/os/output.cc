@@ -129,34 +129,37 @@ void LineSplitter::feed(std::string_view bytes, const OnLine& on_line) {
     std::string_view chunk = bytes.substr(0, nl);
     bytes.remove_prefix(nl == std::string_view::npos ? bytes.size() : nl + 1);
 
-    if (nl != std::string_view::npos && partial_.empty()) {
+    if (nl != std::string_view::npos && pending() == 0) {
       finish_line(chunk, on_line);  // the common case: a whole line, no copy
       continue;
     }
+    // Kept once made: a stream that splits lines across reads does so again.
+    if (!partial_) partial_ = std::make_unique<std::string>();
+    std::string& partial = *partial_;
     // Buffer, keeping at most max_line_ + 1 bytes: the extra byte may turn out to be the
     // '\r' of a line that is exactly max_line_ long, which must not be split.
     while (!chunk.empty()) {
-      std::size_t room = max_line_ + 1 - partial_.size();
+      std::size_t room = max_line_ + 1 - partial.size();
       if (chunk.size() <= room) {
-        partial_.append(chunk);
+        partial.append(chunk);
         break;
       }
-      partial_.append(chunk.substr(0, room));
+      partial.append(chunk.substr(0, room));
       chunk.remove_prefix(room);
-      on_line(std::string_view(partial_).substr(0, max_line_));
-      partial_.erase(0, max_line_);
+      on_line(std::string_view(partial).substr(0, max_line_));
+      partial.erase(0, max_line_);
     }
     if (nl != std::string_view::npos) {
-      finish_line(partial_, on_line);
-      partial_.clear();
+      finish_line(partial, on_line);
+      partial.clear();
     }
   }
 }
 
 void LineSplitter::flush(const OnLine& on_line) {
-  if (partial_.empty()) return;
-  finish_line(partial_, on_line);
-  partial_.clear();
+  if (pending() == 0) return;
+  finish_line(*partial_, on_line);
+  partial_->clear();
 }
 
 LineRing::LineRing(std::size_t capacity_lines, std::size_t max_bytes)

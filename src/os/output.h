@@ -68,13 +68,15 @@ class LineSplitter {
   /// Emits a pending partial line, if any (at EOF / when the process is gone).
   void flush(const OnLine& on_line);
   /// Bytes held waiting for the rest of their line.
-  std::size_t pending() const { return partial_.size(); }
+  std::size_t pending() const { return partial_ ? partial_->size() : 0; }
 
  private:
   void finish_line(std::string_view line, const OnLine& on_line) const;
 
   std::size_t max_line_;
-  std::string partial_;  ///< at most max_line_ + 1 bytes (room for a '\r')
+  /// At most max_line_ + 1 bytes (room for a '\r'). Made at the first line split across
+  /// reads: a daemon keeps two splitters per process and most never need one.
+  std::unique_ptr<std::string> partial_;
 };
 
 /// The most recent output lines of one process (both streams), bounded in line count
