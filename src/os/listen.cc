@@ -324,29 +324,4 @@ std::optional<uint16_t> bound_port(int fd) {
   return std::nullopt;
 }
 
-std::vector<std::string> listen_env_without_pid(const std::vector<core::SocketSpec>& specs) {
-  if (specs.empty()) return {};
-  return {fmt::format("LISTEN_FDS={}", specs.size()),
-          "LISTEN_FDNAMES=" + core::listen_fdnames(specs)};
-}
-
-bool format_listen_pid(pid_t pid, char* buf, std::size_t size) {
-  static constexpr char kPrefix[] = "LISTEN_PID=";
-  char digits[24];
-  std::size_t n = 0;
-  // pid_t is signed; a negative pid is nonsense here but must not overflow.
-  unsigned long long value = pid < 0 ? 0 : static_cast<unsigned long long>(pid);
-  do {
-    digits[n++] = static_cast<char>('0' + value % 10);
-    value /= 10;
-  } while (value != 0);
-  const std::size_t need = sizeof kPrefix - 1 + n + 1;
-  if (buf == nullptr || size < need) return false;
-  std::size_t pos = 0;
-  for (std::size_t i = 0; i + 1 < sizeof kPrefix; ++i) buf[pos++] = kPrefix[i];
-  while (n > 0) buf[pos++] = digits[--n];
-  buf[pos] = '\0';
-  return true;
-}
-
 }  // namespace procman::os

@@ -2,11 +2,10 @@
 // core::SocketSpec, recognizing one handed back to us (systemd's fd store,
 // a restarted procmand), and the LISTEN_* environment children get.
 //
-// The contract with the spawner (systemd's sd_listen_fds(3)): a child with
-// sockets gets them as fds kFirstListenFd, kFirstListenFd+1, ... in spec order,
-// with LISTEN_FDS and LISTEN_FDNAMES (listen_env_without_pid(), computed in the
-// parent) and LISTEN_PID=<its own pid>, which only the child knows: it writes
-// it after fork with format_listen_pid() (async-signal-safe) before exec.
+// The contract with children is systemd's sd_listen_fds(3): a child with
+// sockets gets them as fds kFirstListenFd, kFirstListenFd+1, ... in spec order.
+// The daemon adds LISTEN_FDNAMES (core::listen_fdnames); os::spawn() adds
+// LISTEN_FDS and LISTEN_PID, which only the child can fill in before exec.
 #pragma once
 
 #include <sys/socket.h>
@@ -57,15 +56,6 @@ bool listener_matches(int fd, const core::SocketSpec& spec);
 
 /// The port an AF_INET/AF_INET6 socket is bound to; nullopt for anything else.
 std::optional<uint16_t> bound_port(int fd);
-
-/// {"LISTEN_FDS=<n>", "LISTEN_FDNAMES=<a:b:...>"} for these sockets, in order;
-/// empty when there are none (a child without sockets gets no LISTEN_*).
-std::vector<std::string> listen_env_without_pid(const std::vector<core::SocketSpec>& specs);
-
-/// Writes "LISTEN_PID=<pid>" with its NUL into buf; false when `size` is too
-/// small (32 bytes always suffice). Async-signal-safe: for the child between
-/// fork() and exec().
-bool format_listen_pid(pid_t pid, char* buf, std::size_t size);
 
 /// Builds the address of a unix socket: `path` is a file path, or an abstract
 /// name when `abstract` (then the address is the NUL plus the name, without a

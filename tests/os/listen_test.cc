@@ -331,30 +331,6 @@ TEST_F(UnixListenerTest, AbstractSocketHasNoFile) {
   EXPECT_THAT(open_error(spec), HasSubstr("address already in use"));
 }
 
-TEST(ListenEnv, CountAndNamesWithoutPid) {
-  std::vector<SocketSpec> specs = {inet_spec(Kind::Tcp, "", 8080), unix_spec("/run/a.sock")};
-  specs[0].name = "http";
-  specs[1].name = "admin";
-  EXPECT_THAT(listen_env_without_pid(specs),
-              ElementsAre("LISTEN_FDS=2", "LISTEN_FDNAMES=http:admin"));
-  EXPECT_TRUE(listen_env_without_pid({}).empty());
-  EXPECT_EQ(kFirstListenFd, 3);
-}
-
-TEST(ListenEnv, FormatListenPid) {
-  char buf[32];
-  ASSERT_TRUE(format_listen_pid(12345, buf, sizeof buf));
-  EXPECT_STREQ(buf, "LISTEN_PID=12345");
-  ASSERT_TRUE(format_listen_pid(0, buf, sizeof buf));
-  EXPECT_STREQ(buf, "LISTEN_PID=0");
-  ASSERT_TRUE(format_listen_pid(2147483647, buf, sizeof buf));
-  EXPECT_STREQ(buf, "LISTEN_PID=2147483647");
-  char small[16];
-  EXPECT_TRUE(format_listen_pid(1234, small, sizeof small));  // 16 bytes: "LISTEN_PID=1234\0"
-  EXPECT_FALSE(format_listen_pid(12345, small, sizeof small));
-  EXPECT_FALSE(format_listen_pid(1, nullptr, 0));
-}
-
 TEST(UnixAddress, AbstractAndPathLengths) {
   sockaddr_un addr{};
   socklen_t len = 0;
@@ -369,6 +345,10 @@ TEST(UnixAddress, AbstractAndPathLengths) {
   EXPECT_FALSE(make_unix_address(std::string(108, 'a'), false, &addr, &len, &error));
   EXPECT_EQ(error, "unix socket path longer than 107 bytes (108 bytes)");
   EXPECT_TRUE(make_unix_address(std::string(107, 'a'), true, &addr, &len, &error));
+}
+
+TEST(ListenEnv, SocketsStartAtFdThreeAsSdListenFdsExpects) {
+  EXPECT_EQ(kFirstListenFd, 3);  // SD_LISTEN_FDS_START
 }
 
 }  // namespace
