@@ -235,6 +235,11 @@ int Daemon::run() {
   // them, property views. glibc keeps them resident, and with thousands of processes that
   // was a third of procmand's memory. Once the loop has nothing else to do, give them back.
   trim_ = loop_.add_defer([] { malloc_trim(0); }, SD_EVENT_PRIORITY_IDLE);
+  groups_expiry_ = loop_.add_timer(0, [this] {
+    std::unordered_map<pid_t, std::vector<pid_t>>().swap(groups_);
+    groups_at_.reset();
+  });
+  groups_expiry_.set_enabled(false);
   up_.enable_watchdog(loop_.get());
 
   sup_ = std::make_unique<core::Supervisor>(*this, *this);

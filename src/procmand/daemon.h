@@ -235,6 +235,8 @@ class Daemon final : public core::Effects, public core::Clock, public dbus::Back
   /// Process groups from one /proc pass, reused by usage() for a second.
   std::unordered_map<pid_t, std::vector<pid_t>> groups_;
   std::optional<std::chrono::steady_clock::time_point> groups_at_;
+  static constexpr std::chrono::seconds kGroupsFresh{1};
+  os::EventSource groups_expiry_;  ///< drops groups_ once it is no longer fresh
   std::string config_dir_;
   std::string state_dir_, io_dir_, pid_dir_, state_file_;
   /// The state file as last written: its snapshot's size and what was appended since (the

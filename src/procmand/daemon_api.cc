@@ -423,10 +423,14 @@ dbus::Usage Daemon::usage(std::string_view name) {
   // The whole tree of the process: every live member of its group. Finding the members
   // takes a pass over /proc, so one pass serves every call for a second (a status of all
   // asks for each process in turn); the main process itself is always counted, fresh.
+  // The map holds every process group on the system: it goes when the second is over.
   const auto now = std::chrono::steady_clock::now();
-  if (!groups_at_ || now - *groups_at_ > std::chrono::seconds(1)) {
+  if (!groups_at_ || now - *groups_at_ > kGroupsFresh) {
     groups_ = os::process_groups();
     groups_at_ = now;
+    groups_expiry_.set_time(
+        os::EventLoop::now_usec() +
+        std::chrono::duration_cast<std::chrono::microseconds>(kGroupsFresh).count());
   }
   std::vector<pid_t> members;
   if (auto it = groups_.find(u->pgid); it != groups_.end()) members = it->second;
