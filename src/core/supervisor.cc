@@ -1272,7 +1272,7 @@ void Supervisor::send_stop_signal(Unit& u) {
   fx_.signal(u.st, sig);
   u.st.sub_state = "signal";
   u.st.status_text = fmt::format("{}sent {}, waiting up to {}",
-                                 u.watchdog_hit ? u.pending_failure.str() + "; " : "",
+                                 u.watchdog_hit ? u.pending_failure.get() + "; " : "",
                                  signal_name(sig), format_duration(cfg.stop_timeout));
   touch(u);
   arm(u, kStateTimer, clock_.now() + cfg.stop_timeout);

@@ -29,9 +29,9 @@
 #include "core/box.h"
 #include "core/config.h"
 #include "core/names.h"
-#include "core/rare_string.h"
 #include "core/restart_policy.h"
 #include "core/small_vec.h"
+#include "core/sparse.h"
 #include "core/state.h"
 
 namespace procman::core {

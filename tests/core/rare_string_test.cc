@@ -1,4 +1,4 @@
-#include "core/rare_string.h"
+#include "core/sparse.h"
 
 #include <gtest/gtest.h>
 
@@ -30,7 +30,7 @@ TEST(RareString, HoldsWhatIsAssignedAndReadsAsAStringAndAView) {
   EXPECT_EQ(as_view(s).substr(0, 6), "health");
   EXPECT_NE(s.find("3 times"), std::string::npos);
   s = std::string("unhealthy");
-  EXPECT_EQ(s.str(), "unhealthy");
+  EXPECT_EQ(s.get(), "unhealthy");
 }
 
 TEST(RareString, AssigningEmptyOrClearingMakesItEmptyAgain) {

@@ -4,6 +4,7 @@
 
 #include <map>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -23,6 +24,9 @@ TEST(Sparse, ReadsAsAnEmptyContainerUntilSet) {
   const std::vector<int>& ref = v;
   EXPECT_TRUE(ref.empty());
   EXPECT_EQ(sizeof(v), sizeof(void*));
+  // Only what converts to the container implicitly converts to a Sparse: no vector of 5 from 5.
+  static_assert(!std::is_convertible_v<int, Sparse<std::vector<int>>>);
+  static_assert(std::is_convertible_v<const char*, RareString>);
 }
 
 TEST(Sparse, HoldsWhatIsAssignedOrEdited) {
