@@ -114,10 +114,7 @@ Procmand::Procmand(const std::string& config, const std::string& state_dir,
 }
 
 Procmand::~Procmand() {
-  if (pid_ > 0 && !exited_) {
-    kill(pid_, SIGKILL);
-    waitpid(pid_, nullptr, 0);
-  }
+  if (pid_ > 0 && !exited_) kill_with_children(pid_);
   if (out_fd_ >= 0) close(out_fd_);
 }
 
@@ -209,13 +206,59 @@ RunResult run(const std::vector<std::string>& argv, const std::vector<std::strin
   return r;
 }
 
-bool pid_alive(pid_t pid) {
+namespace {
+
+/// The fields of /proc/PID/stat after the command name: "S 1234 ..." (state, ppid, ...);
+/// empty once the process is gone.
+std::string stat_fields(pid_t pid) {
   std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
   std::string content;
-  if (!std::getline(stat, content)) return false;
+  if (!std::getline(stat, content)) return {};
   auto close_paren = content.rfind(')');
-  return close_paren != std::string::npos && content.size() > close_paren + 2 &&
-         content[close_paren + 2] != 'Z';
+  if (close_paren == std::string::npos || content.size() <= close_paren + 2) return {};
+  return content.substr(close_paren + 2);
+}
+
+std::vector<pid_t> children_of(pid_t parent) {
+  std::vector<pid_t> out;
+  DIR* d = opendir("/proc");
+  if (!d) return out;
+  while (dirent* e = readdir(d)) {
+    char* end = nullptr;
+    long pid = std::strtol(e->d_name, &end, 10);
+    if (*end != '\0' || pid <= 0) continue;
+    std::istringstream fields(stat_fields(static_cast<pid_t>(pid)));
+    char state = 0;
+    long ppid = 0;
+    if (fields >> state >> ppid && ppid == parent) out.push_back(static_cast<pid_t>(pid));
+  }
+  closedir(d);
+  return out;
+}
+
+}  // namespace
+
+bool pid_alive(pid_t pid) {
+  const std::string fields = stat_fields(pid);
+  return !fields.empty() && fields[0] != 'Z';
+}
+
+void kill_with_children(pid_t pid) {
+  // procmand may be between clone and exec of a child right now. That child does not
+  // carry the test's marker until it execs, and a plain SIGKILL of procmand would
+  // orphan it past kill_marked. Stopped, procmand starts nothing more (one blocked
+  // in a vfork-style spawn stops as soon as its child has exec'd); its children, marked
+  // or not yet, are then found by parent pid.
+  kill(pid, SIGSTOP);
+  wait_until(
+      [&] {
+        const std::string fields = stat_fields(pid);
+        return fields.empty() || fields[0] == 'T' || fields[0] == 'Z';
+      },
+      std::chrono::seconds(5));
+  for (pid_t child : children_of(pid)) kill(child, SIGKILL);
+  kill(pid, SIGKILL);
+  waitpid(pid, nullptr, 0);
 }
 
 std::vector<pid_t> pids_with_env(const std::string& marker) {

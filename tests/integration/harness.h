@@ -47,7 +47,7 @@ class Procmand {
   /// with `--no-bus` unless `env` sets DBUS_SESSION_BUS_ADDRESS.
   Procmand(const std::string& config, const std::string& state_dir,
            std::vector<std::string> extra = {}, std::vector<std::string> env = {});
-  ~Procmand();  ///< SIGKILLs it if still running (and its children are the test's to clean)
+  ~Procmand();  ///< kill_with_children() if still running; grandchildren are the test's to clean
   Procmand(const Procmand&) = delete;
   Procmand& operator=(const Procmand&) = delete;
 
@@ -84,6 +84,9 @@ RunResult run(const std::vector<std::string>& argv, const std::vector<std::strin
 
 /// Whether a pid exists (and is not a zombie).
 bool pid_alive(pid_t pid);
+/// SIGKILLs a procmand the test started and every child it has at that moment,
+/// including one it is still spawning, then reaps it.
+void kill_with_children(pid_t pid);
 /// Pids whose /proc/PID/environ contains `marker` (e.g. "PROCMAN_UID=test-123").
 std::vector<pid_t> pids_with_env(const std::string& marker);
 /// SIGKILLs every process carrying `marker` in its environment: cleanup for

@@ -293,10 +293,7 @@ class ActivatedProcmand {
     fcntl(out_fd_, F_SETFL, O_NONBLOCK);
   }
   ~ActivatedProcmand() {
-    if (pid_ > 0 && !exited_) {
-      kill(pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
-    }
+    if (pid_ > 0 && !exited_) kill_with_children(pid_);
     if (out_fd_ >= 0) close(out_fd_);
   }
   ActivatedProcmand(const ActivatedProcmand&) = delete;
