@@ -40,10 +40,6 @@ class StartLimiter {
   std::optional<MonoTime> retry_at(const StartLimit& limit) const;
   void reset() { starts_.clear(); }
   const SmallVec<MonoTime, 1>& starts() const { return starts_; }
-  void restore(const std::vector<MonoTime>& starts) {
-    starts_.clear();
-    for (MonoTime t : starts) starts_.push_back(t);
-  }
 
  private:
   void prune(const StartLimit& limit, MonoTime now);

@@ -345,9 +345,8 @@ void Supervisor::restore(const std::vector<RestoredUnit>& restored) {
     st.result = r.status.result;
     st.last_tick = r.status.last_tick;
     st.ticks_skipped = r.status.ticks_skipped;
-    std::vector<MonoTime> starts;
-    for (int64_t us : r.status.start_limit_mono_usec) starts.push_back(from_mono_usec(us));
-    u->limiter.restore(starts);
+    u->limiter.reset();
+    for (int64_t us : r.status.start_limit_mono_usec) u->limiter.record(from_mono_usec(us));
 
     // The version it was started from, if the config still has it.
     if (const IdInfo* e = find_id(st.id)) {

@@ -654,6 +654,38 @@ TEST_F(SupervisorTest, RestoreAdoptsALiveProcessWithoutSpawning) {
   EXPECT_EQ(state("web"), State::Backoff);
 }
 
+TEST_F(SupervisorTest, RestoreKeepsTheStartLimitWindowOfAProcmandThatCrashed) {
+  auto p = proc("crashy");
+  p.restart_delay = Backoff{1s, 1.0, 1s, 1h};
+  p.start_limit = StartLimit{2, 60s};
+  load({p});
+  auto usec_ago = [&](Duration d) {
+    return std::chrono::duration_cast<std::chrono::microseconds>(
+               (clock.now() - d).time_since_epoch())
+        .count();
+  };
+  UnitStatus st;
+  st.name = st.id = "crashy";
+  st.state = State::Running;
+  st.pid = st.pgid = 4242;
+  // Started twice in the last 30 s by the procmand before this one: one more start would
+  // be the third within 60 s.
+  st.start_limit_mono_usec = {usec_ago(30s), usec_ago(10s)};
+  fx.alive_groups.insert(4242);
+  sup.restore({RestoredUnit{st, true}});
+  sup.start();
+  exit_main("crashy", ExitInfo{.code = 1});
+  advance(1s);
+  EXPECT_EQ(state("crashy"), State::StartLimitHit);
+  EXPECT_TRUE(fx.spawned.empty());
+  // The older start leaves the window 60 s after it was made: 29 s after that exit.
+  advance(28s);
+  EXPECT_EQ(state("crashy"), State::StartLimitHit);
+  advance(1s);
+  EXPECT_EQ(state("crashy"), State::Running);
+  EXPECT_EQ(fx.spawned.size(), 1u);
+}
+
 TEST_F(SupervisorTest, RestoreOfADeadProcessAppliesItsPolicy) {
   auto p = proc("job");
   p.restart = RestartPolicy::No;
