@@ -16,6 +16,8 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "os/proc.h"
+
 extern char** environ;
 
 namespace procman::test {
@@ -208,39 +210,32 @@ RunResult run(const std::vector<std::string>& argv, const std::vector<std::strin
 
 namespace {
 
-/// The fields of /proc/PID/stat after the command name: "S 1234 ..." (state, ppid, ...);
-/// empty once the process is gone.
-std::string stat_fields(pid_t pid) {
-  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-  std::string content;
-  if (!std::getline(stat, content)) return {};
-  auto close_paren = content.rfind(')');
-  if (close_paren == std::string::npos || content.size() <= close_paren + 2) return {};
-  return content.substr(close_paren + 2);
-}
-
-std::vector<pid_t> children_of(pid_t parent) {
+/// Every pid /proc lists right now, zombies included.
+std::vector<pid_t> all_pids() {
   std::vector<pid_t> out;
   DIR* d = opendir("/proc");
   if (!d) return out;
   while (dirent* e = readdir(d)) {
     char* end = nullptr;
     long pid = std::strtol(e->d_name, &end, 10);
-    if (*end != '\0' || pid <= 0) continue;
-    std::istringstream fields(stat_fields(static_cast<pid_t>(pid)));
-    char state = 0;
-    long ppid = 0;
-    if (fields >> state >> ppid && ppid == parent) out.push_back(static_cast<pid_t>(pid));
+    if (*end == '\0' && pid > 0) out.push_back(static_cast<pid_t>(pid));
   }
   closedir(d);
+  return out;
+}
+
+std::vector<pid_t> children_of(pid_t parent) {
+  std::vector<pid_t> out;
+  for (pid_t pid : all_pids())
+    if (auto st = os::read_proc_stat(pid); st && st->ppid == parent) out.push_back(pid);
   return out;
 }
 
 }  // namespace
 
 bool pid_alive(pid_t pid) {
-  const std::string fields = stat_fields(pid);
-  return !fields.empty() && fields[0] != 'Z';
+  auto st = os::read_proc_stat(pid);
+  return st && st->state != 'Z';
 }
 
 void kill_with_children(pid_t pid) {
@@ -252,8 +247,8 @@ void kill_with_children(pid_t pid) {
   kill(pid, SIGSTOP);
   wait_until(
       [&] {
-        const std::string fields = stat_fields(pid);
-        return fields.empty() || fields[0] == 'T' || fields[0] == 'Z';
+        auto st = os::read_proc_stat(pid);
+        return !st || st->state == 'T' || st->state == 'Z';
       },
       std::chrono::seconds(5));
   for (pid_t child : children_of(pid)) kill(child, SIGKILL);
@@ -263,13 +258,8 @@ void kill_with_children(pid_t pid) {
 
 std::vector<pid_t> pids_with_env(const std::string& marker) {
   std::vector<pid_t> out;
-  DIR* d = opendir("/proc");
-  if (!d) return out;
-  while (dirent* e = readdir(d)) {
-    char* end = nullptr;
-    long pid = std::strtol(e->d_name, &end, 10);
-    if (*end != '\0' || pid <= 0) continue;
-    std::ifstream f("/proc/" + std::string(e->d_name) + "/environ", std::ios::binary);
+  for (pid_t pid : all_pids()) {
+    std::ifstream f("/proc/" + std::to_string(pid) + "/environ", std::ios::binary);
     std::stringstream ss;
     ss << f.rdbuf();
     std::string env = ss.str();
@@ -278,13 +268,12 @@ std::vector<pid_t> pids_with_env(const std::string& marker) {
       std::size_t nul = env.find('\0', pos);
       if (nul == std::string::npos) nul = env.size();
       if (env.compare(pos, nul - pos, marker) == 0) {
-        if (pid_alive(static_cast<pid_t>(pid))) out.push_back(static_cast<pid_t>(pid));
+        if (pid_alive(pid)) out.push_back(pid);
         break;
       }
       pos = nul + 1;
     }
   }
-  closedir(d);
   return out;
 }
 
