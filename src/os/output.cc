@@ -25,7 +25,9 @@ bool check_existing(const std::string& path, const struct stat& st, std::string*
     *error = path + ": exists and is not a FIFO";
     return false;
   }
-  if (st.st_uid != geteuid()) {
+  // Read once: procmand never changes its effective uid, and this runs twice per FIFO.
+  static const uid_t euid = geteuid();
+  if (st.st_uid != euid) {
     *error = path + ": FIFO is owned by uid " + std::to_string(st.st_uid) + ", not by us";
     return false;
   }
@@ -34,14 +36,19 @@ bool check_existing(const std::string& path, const struct stat& st, std::string*
 
 }  // namespace
 
-std::optional<OutputFifo> OutputFifo::open_checked(const std::string& path, std::string* error) {
+std::optional<OutputFifo> OutputFifo::open_checked(const std::string& path, bool made_by_us,
+                                                   std::string* error) {
   struct stat st {};
-  if (lstat(path.c_str(), &st) != 0) {
-    *error = path + ": " + errno_text(errno);
-    return std::nullopt;
+  // A path we have just created with mknod needs no look before the open: the O_NOFOLLOW
+  // and fstat checks below hold for it all the same.
+  if (!made_by_us) {
+    if (lstat(path.c_str(), &st) != 0) {
+      *error = path + ": " + errno_text(errno);
+      return std::nullopt;
+    }
+    if (!check_existing(path, st, error)) return std::nullopt;
   }
-  if (!check_existing(path, st, error)) return std::nullopt;
-  // O_NOFOLLOW + fstat close the window between lstat and open.
+  // O_NOFOLLOW + fstat close the window between lstat (or mknod) and open.
   unique_fd fd(open(path.c_str(), O_RDWR | O_NONBLOCK | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY));
   if (!fd) {
     *error = path + ": " +
@@ -53,6 +60,8 @@ std::optional<OutputFifo> OutputFifo::open_checked(const std::string& path, std:
     return std::nullopt;
   }
   if (!check_existing(path, st, error)) return std::nullopt;
+  // Whatever the umask took away from a FIFO we made; one we found keeps its mode.
+  if (made_by_us && (st.st_mode & 07777) != 0600) fchmod(fd.get(), 0600);
   return OutputFifo(std::move(fd));
 }
 
@@ -72,13 +81,25 @@ std::optional<OutputFifo> OutputFifo::create(const std::string& path, std::strin
     *error = path + ": mkfifo: " + errno_text(errno);
     return std::nullopt;
   }
-  std::optional<OutputFifo> fifo = open_checked(path, error);
-  if (fifo) fchmod(fifo->fd(), 0600);  // whatever the umask took away or added
-  return fifo;
+  return open_checked(path, true, error);
 }
 
 std::optional<OutputFifo> OutputFifo::attach(const std::string& path, std::string* error) {
-  return open_checked(path, error);
+  return open_checked(path, false, error);
+}
+
+std::optional<OutputFifo> OutputFifo::attach_or_create(const std::string& path,
+                                                       std::string* error) {
+  // mknod first: on a first start there is nothing to attach to, and this is one call
+  // where looking first would be three. EEXIST changes nothing on disk.
+  if (mkfifo(path.c_str(), 0600) == 0) return open_checked(path, true, error);
+  if (errno != EEXIST) {
+    *error = path + ": mkfifo: " + errno_text(errno);
+    return std::nullopt;
+  }
+  std::optional<OutputFifo> fifo = attach(path, error);
+  if (!fifo) fifo = create(path, error);
+  return fifo;
 }
 
 unique_fd OutputFifo::open_child_end(std::string* error) const {

@@ -30,6 +30,9 @@ class OutputFifo {
   static std::optional<OutputFifo> create(const std::string& path, std::string* error);
   /// Opens an existing FIFO (after a procmand restart) with the same checks; keeps its data.
   static std::optional<OutputFifo> attach(const std::string& path, std::string* error);
+  /// attach() if there is a FIFO at `path` (procmand restarted: its data is kept), else, or if
+  /// attaching fails, create(). What procmand does for every stream it captures.
+  static std::optional<OutputFifo> attach_or_create(const std::string& path, std::string* error);
 
   /// A new blocking O_RDWR|O_CLOEXEC descriptor on the same FIFO for the child's stdout or
   /// stderr (the spawner dup2()s it, which clears CLOEXEC). Invalid on error.
@@ -50,7 +53,10 @@ class OutputFifo {
   // No copy of the path: procmand keeps two FIFOs per process and derives their paths
   // from the unit's name when it needs them.
   explicit OutputFifo(unique_fd fd) : fd_(std::move(fd)) {}
-  static std::optional<OutputFifo> open_checked(const std::string& path, std::string* error);
+  /// `made_by_us`: the FIFO was just created by mknod, so the lstat before the open is
+  /// skipped and the mode is set to 0600 if the umask changed it.
+  static std::optional<OutputFifo> open_checked(const std::string& path, bool made_by_us,
+                                                std::string* error);
 
   unique_fd fd_;
 };

@@ -1,7 +1,8 @@
 // fork + exec for supervised processes. Everything that may allocate (argv/envp
 // arrays, PATH candidates, user/group lookups) happens in the parent before fork;
 // the child only makes async-signal-safe system calls and reports the first
-// failure to the parent through a CLOEXEC pipe as (stage, errno, index).
+// failure to the parent as (stage, errno, index): in the ChildPlan it shares with procmand,
+// or, after a plain fork(), through a CLOEXEC pipe whose EOF also says the exec happened.
 //
 // pidfd calls go through syscall(): glibc 2.36's <sys/pidfd.h> lacks extern "C".
 //
@@ -52,11 +53,18 @@ std::optional<rlim_t> g_child_nofile_soft;
 /// Low descriptor numbers kept for handing descriptors to a child (reserve_spawn_slots()).
 /// Each holds a reference to /dev/null while no spawn is under way.
 struct Slots {
-  int placeholder = -1;
+  int placeholder = -1;  ///< /dev/null, read-only: also the stdin of most children
+  int null_out = -1;     ///< /dev/null, write-only: the stdout/stderr of those without output
   std::array<int, kSpawnSlots> fd{};
   int cutoff = 0;  ///< one past the highest slot
 };
 std::optional<Slots> g_slots;
+
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kForkSpawn = true;  // see the top of the file
+#else
+constexpr bool kForkSpawn = false;
+#endif
 
 /// Where in the child setup a failure happened.
 enum class Stage : int {
@@ -305,7 +313,11 @@ struct ChildPlan {
   std::vector<const char*> candidate_ptrs;
   Credentials creds;
   int stdin_fd = -1, stdout_fd = -1, stderr_fd = -1;  // all > 2
-  int error_fd = -1;                                  // > 2
+  int error_fd = -1;  ///< > 2: the pipe a forked child reports a failure through (kForkSpawn)
+  /// Where a child sharing procmand's memory reports its failure instead: procmand reads it
+  /// once the child has exited, which CLONE_VFORK waits for.
+  ChildError failure{};
+  bool failed = false;
   std::optional<rlim_t> nofile_soft;
   std::string listen_pid_var;  ///< "LISTEN_PID=" + room for the pid, filled in by the child
   char* listen_pid_digits = nullptr;
@@ -335,8 +347,13 @@ int above(int fd, int floor) {
   return fcntl(fd, F_DUPFD_CLOEXEC, floor);
 }
 
-[[noreturn]] void child_fail(int error_fd, Stage stage, int err, int index = 0) {
+[[noreturn]] void child_fail(ChildPlan& p, int error_fd, Stage stage, int err, int index = 0) {
   ChildError e{stage, err, index};
+  if (error_fd < 0) {
+    p.failure = e;
+    p.failed = true;
+    _exit(127);
+  }
   ssize_t n;
   do {
     n = write(error_fd, &e, sizeof e);
@@ -344,8 +361,9 @@ int above(int fd, int floor) {
   _exit(127);
 }
 
-/// Closes every fd from `first` on except `keep` (which is >= first).
+/// Closes every fd from `first` on except `keep` (which is >= first, or -1 for none).
 void close_other_fds(int first, int keep) {
+  if (keep < 0) keep = first - 1;
   // close_range exists since Linux 5.9; the loop is the fallback for older kernels.
   bool ok = true;
   if (keep > first)
@@ -370,7 +388,7 @@ void close_other_fds(int first, int keep) {
   // it are neither copied nor closed one by one, as they are after a fork.
   if (p.unshare_below >= 0 &&
       close_range(static_cast<unsigned>(p.unshare_below), ~0u, CLOSE_RANGE_UNSHARE) != 0)
-    child_fail(efd, Stage::kUnshareFds, errno);
+    child_fail(p, efd, Stage::kUnshareFds, errno);
 
   // Into its cgroup before anything else, so nothing it starts escapes accounting.
   if (p.cgroup_fd >= 0) {
@@ -378,7 +396,7 @@ void close_other_fds(int first, int keep) {
     do {
       n = write(p.cgroup_fd, "0", 1);
     } while (n < 0 && errno == EINTR);
-    if (n != 1) child_fail(efd, Stage::kCgroup, errno);
+    if (n != 1) child_fail(p, efd, Stage::kCgroup, errno);
   }
 
   // Handlers and SIG_IGN would otherwise leak into the child (SIG_IGN survives exec),
@@ -389,28 +407,28 @@ void close_other_fds(int first, int keep) {
   }
   sigset_t empty;
   sigemptyset(&empty);
-  if (sigprocmask(SIG_SETMASK, &empty, nullptr) != 0) child_fail(efd, Stage::kSignalMask, errno);
+  if (sigprocmask(SIG_SETMASK, &empty, nullptr) != 0) child_fail(p, efd, Stage::kSignalMask, errno);
 
-  if (req.new_process_group && setpgid(0, 0) != 0) child_fail(efd, Stage::kSetpgid, errno);
+  if (req.new_process_group && setpgid(0, 0) != 0) child_fail(p, efd, Stage::kSetpgid, errno);
 
   if (req.umask) ::umask(static_cast<mode_t>(*req.umask & 0777));
 
   if (req.nice && setpriority(PRIO_PROCESS, 0, *req.nice) != 0) {
-    child_fail(efd, Stage::kNice, errno);
+    child_fail(p, efd, Stage::kNice, errno);
   }
   if (req.ionice) {
     int level = req.ionice->io_class == kIoprioClassIdle ? 0 : req.ionice->level;
     int prio = (req.ionice->io_class << kIoprioClassShift) | level;
     if (syscall(SYS_ioprio_set, kIoprioWhoProcess, 0, prio) != 0) {
-      child_fail(efd, Stage::kIoprio, errno);
+      child_fail(p, efd, Stage::kIoprio, errno);
     }
   }
 
   if (p.nofile_soft) {
     struct rlimit rl {};
-    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) child_fail(efd, Stage::kNofileRestore, errno);
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) child_fail(p, efd, Stage::kNofileRestore, errno);
     rl.rlim_cur = std::min(*p.nofile_soft, rl.rlim_max);
-    if (setrlimit(RLIMIT_NOFILE, &rl) != 0) child_fail(efd, Stage::kNofileRestore, errno);
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0) child_fail(p, efd, Stage::kNofileRestore, errno);
   }
   for (std::size_t i = 0; i < req.limits.size(); ++i) {
     const core::Limit& l = req.limits[i];
@@ -418,7 +436,7 @@ void close_other_fds(int first, int keep) {
       to_rlim(l.soft), to_rlim(l.hard)
     };
     if (setrlimit(l.resource, &rl) != 0) {
-      child_fail(efd, Stage::kRlimit, errno, static_cast<int>(i));
+      child_fail(p, efd, Stage::kRlimit, errno, static_cast<int>(i));
     }
   }
 
@@ -428,47 +446,49 @@ void close_other_fds(int first, int keep) {
     // the process they believe they are in, which, sharing procmand's memory, is procmand.
     if (p.creds.set_groups &&
         syscall(SYS_setgroups, p.creds.groups.size(), p.creds.groups.data()) != 0) {
-      child_fail(efd, Stage::kSetgroups, errno);
+      child_fail(p, efd, Stage::kSetgroups, errno);
     }
-    if (syscall(SYS_setgid, p.creds.gid) != 0) child_fail(efd, Stage::kSetgid, errno);
-    if (syscall(SYS_setuid, p.creds.uid) != 0) child_fail(efd, Stage::kSetuid, errno);
+    if (syscall(SYS_setgid, p.creds.gid) != 0) child_fail(p, efd, Stage::kSetgid, errno);
+    if (syscall(SYS_setuid, p.creds.uid) != 0) child_fail(p, efd, Stage::kSetuid, errno);
   }
 
   // After the id switch, so journald records the process's own uid and gid.
   int out_src = p.stdout_fd, err_src = p.stderr_fd;
   if (req.journal_stdout) {
     out_src = journal_stream_open_in_child(*req.journal_stdout);
-    if (out_src < 0) child_fail(efd, Stage::kJournal, errno, 1);
+    if (out_src < 0) child_fail(p, efd, Stage::kJournal, errno, 1);
   }
   if (req.journal_stderr) {
     err_src = journal_stream_open_in_child(*req.journal_stderr);
-    if (err_src < 0) child_fail(efd, Stage::kJournal, errno, 2);
+    if (err_src < 0) child_fail(p, efd, Stage::kJournal, errno, 2);
   }
-  if (dup2(p.stdin_fd, 0) < 0) child_fail(efd, Stage::kStdio, errno, 0);
-  if (dup2(out_src, 1) < 0) child_fail(efd, Stage::kStdio, errno, 1);
-  if (dup2(err_src, 2) < 0) child_fail(efd, Stage::kStdio, errno, 2);
+  if (dup2(p.stdin_fd, 0) < 0) child_fail(p, efd, Stage::kStdio, errno, 0);
+  if (dup2(out_src, 1) < 0) child_fail(p, efd, Stage::kStdio, errno, 1);
+  if (dup2(err_src, 2) < 0) child_fail(p, efd, Stage::kStdio, errno, 2);
 
   // Socket activation: fds 3.. are the listeners. Everything that must survive
   // (the error pipe, the listeners' current numbers) first moves above them.
   const int n_listen = static_cast<int>(p.listen_fds.size());
   if (n_listen > 0) {
     const int floor = 3 + n_listen;
-    efd = above(efd, floor);
-    if (efd < 0) child_fail(p.error_fd, Stage::kListenFds, errno);
+    if (efd >= 0) {
+      efd = above(efd, floor);
+      if (efd < 0) child_fail(p, p.error_fd, Stage::kListenFds, errno);
+    }
     for (int i = 0; i < n_listen; ++i) {
       p.listen_scratch[static_cast<std::size_t>(i)] =
           above(p.listen_fds[static_cast<std::size_t>(i)], floor);
       if (p.listen_scratch[static_cast<std::size_t>(i)] < 0)
-        child_fail(efd, Stage::kListenFds, errno, i);
+        child_fail(p, efd, Stage::kListenFds, errno, i);
     }
     for (int i = 0; i < n_listen; ++i)
       if (dup2(p.listen_scratch[static_cast<std::size_t>(i)], 3 + i) < 0)  // dup2 clears FD_CLOEXEC
-        child_fail(efd, Stage::kListenFds, errno, i);
+        child_fail(p, efd, Stage::kListenFds, errno, i);
     if (p.listen_pid_digits) put_decimal(p.listen_pid_digits, static_cast<long>(getpid()));
   }
 
   // After the id switch, so the directory is checked with the child's own permissions.
-  if (req.work_dir && chdir(req.work_dir->c_str()) != 0) child_fail(efd, Stage::kChdir, errno);
+  if (req.work_dir && chdir(req.work_dir->c_str()) != 0) child_fail(p, efd, Stage::kChdir, errno);
 
   close_other_fds(3 + n_listen, efd);
 
@@ -483,10 +503,10 @@ void close_other_fds(int first, int keep) {
       saw_eacces = true;
     } else if (err != ENOENT && err != ENOTDIR && err != ESTALE && err != ENODEV &&
                err != ETIMEDOUT) {
-      child_fail(efd, Stage::kExec, err);
+      child_fail(p, efd, Stage::kExec, err);
     }
   }
-  child_fail(efd, Stage::kExec, saw_eacces ? EACCES : ENOENT);
+  child_fail(p, efd, Stage::kExec, saw_eacces ? EACCES : ENOENT);
 }
 
 #if !defined(__SANITIZE_ADDRESS__)
@@ -494,6 +514,7 @@ int child_entry(void* plan) { run_child(*static_cast<ChildPlan*>(plan)); }
 #endif
 
 /// Starts run_child(plan) in a new process; returns its pid (in the parent only), or -1.
+/// Returns once the child has exec'd or exited unless kForkSpawn.
 pid_t start_child(ChildPlan& plan) {
 #if defined(__SANITIZE_ADDRESS__)
   pid_t pid = fork();
@@ -501,17 +522,19 @@ pid_t start_child(ChildPlan& plan) {
   return pid;
 #else
   constexpr std::size_t kStack = 256 * 1024;  // run_child needs a few KiB
-  void* stack = mmap(nullptr, kStack, PROT_READ | PROT_WRITE,
+  // CLONE_VFORK: we resume once the child has exec'd or exited, so the stack is free again
+  // and the next spawn from this thread reuses it: no mmap, munmap and fresh page faults on
+  // every start. Never unmapped; it costs the pages run_child has touched.
+  thread_local void* stack = nullptr;
+  if (stack == nullptr) {
+    void* mem = mmap(nullptr, kStack, PROT_READ | PROT_WRITE,
                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK | MAP_NORESERVE, -1, 0);
-  if (stack == MAP_FAILED) return -1;
-  // CLONE_VFORK: we resume once the child has exec'd or exited, so the stack is free again.
+    if (mem == MAP_FAILED) return -1;
+    stack = mem;
+  }
   const int share = plan.unshare_below >= 0 ? CLONE_FILES : 0;
-  pid_t pid = clone(child_entry, static_cast<char*>(stack) + kStack,
-                    CLONE_VM | CLONE_VFORK | share | SIGCHLD, &plan);
-  const int err = errno;
-  munmap(stack, kStack);
-  errno = err;
-  return pid;
+  return clone(child_entry, static_cast<char*>(stack) + kStack,
+               CLONE_VM | CLONE_VFORK | share | SIGCHLD, &plan);
 #endif
 }
 
@@ -594,7 +617,7 @@ std::size_t fill_slots(ChildPlan& plan) {
   want(plan.stdin_fd);
   want(plan.stdout_fd);
   want(plan.stderr_fd);
-  want(plan.error_fd);
+  if (plan.error_fd >= 0) want(plan.error_fd);
   if (plan.cgroup_fd >= 0) want(plan.cgroup_fd);
   for (int& fd : plan.listen_fds) want(fd);
   if (n > fields.size()) return 0;
@@ -623,8 +646,11 @@ bool reserve_spawn_slots(std::string* error) {
   }
   Slots s;
   s.placeholder = open("/dev/null", O_RDONLY | O_CLOEXEC);
-  if (s.placeholder < 0) {
+  s.null_out = open("/dev/null", O_WRONLY | O_CLOEXEC);
+  if (s.placeholder < 0 || s.null_out < 0) {
     *error = "open /dev/null: " + errno_text(errno);
+    if (s.placeholder >= 0) close(s.placeholder);
+    if (s.null_out >= 0) close(s.null_out);
     return false;
   }
   std::size_t made = 0;
@@ -634,6 +660,7 @@ bool reserve_spawn_slots(std::string* error) {
       *error = "dup: " + errno_text(errno);
       for (std::size_t i = 0; i < made; ++i) close(s.fd[i]);
       close(s.placeholder);
+      close(s.null_out);
       return false;
     }
     ++made;
@@ -647,6 +674,7 @@ void release_spawn_slots() {
   if (!g_slots) return;
   for (int fd : g_slots->fd) close(fd);
   close(g_slots->placeholder);
+  close(g_slots->null_out);
   g_slots.reset();
 }
 
@@ -682,38 +710,47 @@ SpawnResult spawn(const SpawnRequest& req) {
   for (const std::string& c : plan.candidates) plan.candidate_ptrs.push_back(c.c_str());
   plan.nofile_soft = g_child_nofile_soft;
 
-  unique_fd null_in(open("/dev/null", O_RDONLY | O_CLOEXEC));
-  unique_fd null_out;
-  if (!null_in) {
-    result.error = "open /dev/null: " + errno_text(errno);
-    return result;
-  }
-  if (req.stdout_fd < 0 || req.stderr_fd < 0) {
-    null_out.reset(open("/dev/null", O_WRONLY | O_CLOEXEC));
-    if (!null_out) {
+  // With slots reserved, /dev/null is already open both ways: two calls fewer per start.
+  unique_fd null_in_holder, null_out_holder;
+  int null_in = g_slots ? g_slots->placeholder : -1;
+  int null_out = g_slots ? g_slots->null_out : -1;
+  if (req.stdin_fd < 0 && null_in < 0) {
+    null_in_holder.reset(open("/dev/null", O_RDONLY | O_CLOEXEC));
+    if (!null_in_holder) {
       result.error = "open /dev/null: " + errno_text(errno);
       return result;
     }
+    null_in = null_in_holder.get();
+  }
+  if ((req.stdout_fd < 0 || req.stderr_fd < 0) && null_out < 0) {
+    null_out_holder.reset(open("/dev/null", O_WRONLY | O_CLOEXEC));
+    if (!null_out_holder) {
+      result.error = "open /dev/null: " + errno_text(errno);
+      return result;
+    }
+    null_out = null_out_holder.get();
   }
   unique_fd in_holder, out_holder, err_holder;
-  if (!above_stdio(req.stdin_fd < 0 ? null_in.get() : req.stdin_fd, &in_holder, &plan.stdin_fd,
+  if (!above_stdio(req.stdin_fd < 0 ? null_in : req.stdin_fd, &in_holder, &plan.stdin_fd,
                    &result.error) ||
-      !above_stdio(req.stdout_fd < 0 ? null_out.get() : req.stdout_fd, &out_holder, &plan.stdout_fd,
+      !above_stdio(req.stdout_fd < 0 ? null_out : req.stdout_fd, &out_holder, &plan.stdout_fd,
                    &result.error) ||
-      !above_stdio(req.stderr_fd < 0 ? null_out.get() : req.stderr_fd, &err_holder, &plan.stderr_fd,
+      !above_stdio(req.stderr_fd < 0 ? null_out : req.stderr_fd, &err_holder, &plan.stderr_fd,
                    &result.error)) {
     return result;
   }
 
-  int pipe_fds[2];
-  if (pipe2(pipe_fds, O_CLOEXEC) != 0) {
-    result.error = "pipe: " + errno_text(errno);
-    return result;
+  unique_fd read_end, write_end, write_holder;
+  if (kForkSpawn) {
+    int pipe_fds[2];
+    if (pipe2(pipe_fds, O_CLOEXEC) != 0) {
+      result.error = "pipe: " + errno_text(errno);
+      return result;
+    }
+    read_end.reset(pipe_fds[0]);
+    write_end.reset(pipe_fds[1]);
+    if (!above_stdio(write_end.get(), &write_holder, &plan.error_fd, &result.error)) return result;
   }
-  unique_fd read_end(pipe_fds[0]);
-  unique_fd write_end(pipe_fds[1]);
-  unique_fd write_holder;
-  if (!above_stdio(write_end.get(), &write_holder, &plan.error_fd, &result.error)) return result;
   plan.cgroup_fd = req.cgroup_procs_fd;
   plan.listen_fds = req.listen_fds;
   const std::size_t slots_used = fill_slots(plan);
@@ -731,25 +768,32 @@ SpawnResult spawn(const SpawnRequest& req) {
     return result;
   }
 
-  write_end.reset();
-  write_holder.reset();
   ChildError report{};
   std::size_t got = 0;
-  while (got < sizeof report) {
-    ssize_t n = read(read_end.get(), reinterpret_cast<char*>(&report) + got, sizeof report - got);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    got += static_cast<std::size_t>(n);
+  if (kForkSpawn) {
+    write_end.reset();
+    write_holder.reset();
+    while (got < sizeof report) {
+      ssize_t n = read(read_end.get(), reinterpret_cast<char*>(&report) + got, sizeof report - got);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;  // EOF without a report: the exec succeeded and closed the pipe
+      got += static_cast<std::size_t>(n);
+    }
+  } else if (plan.failed) {
+    report = plan.failure;
+    got = sizeof report;
   }
 
-  if (got == 0) {  // EOF: the exec succeeded and closed the pipe
-    // pidfd_open works on a zombie too, so a child that already exited is still fine.
-    result.pidfd.reset(static_cast<int>(syscall(SYS_pidfd_open, pid, 0u)));
-    if (!result.pidfd) {
-      result.error = "pidfd_open: " + errno_text(errno);
-      kill(pid, SIGKILL);
-      reap(pid);
-      return result;
+  if (got == 0) {
+    if (req.want_pidfd) {
+      // pidfd_open works on a zombie too, so a child that already exited is still fine.
+      result.pidfd.reset(static_cast<int>(syscall(SYS_pidfd_open, pid, 0u)));
+      if (!result.pidfd) {
+        result.error = "pidfd_open: " + errno_text(errno);
+        kill(pid, SIGKILL);
+        reap(pid);
+        return result;
+      }
     }
     result.pid = pid;
     return result;

@@ -46,9 +46,13 @@ struct SpawnRequest {
   /// so journald records its own pid (_PID), not procmand's. Borrowed.
   const JournalStreamTarget* journal_stdout = nullptr;
   const JournalStreamTarget* journal_stderr = nullptr;
+  /// Open SpawnResult::pidfd. procmand's own children do without: their ends come with
+  /// SIGCHLD, and a pidfd per start would be two more system calls.
+  bool want_pidfd = true;
 };
 
-/// The outcome of spawn(). On success `error` is empty, `pid` > 0 and `pidfd` is open;
+/// The outcome of spawn(). On success `error` is empty, `pid` > 0 and `pidfd` is open
+/// (if the request wanted one);
 /// the child has already exec'd. On failure `pid` is -1 and any child is already reaped.
 struct SpawnResult {
   pid_t pid = -1;

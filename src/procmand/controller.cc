@@ -77,6 +77,7 @@ void Controller::start() {
   os::unique_fd err_r(err_fds[0]), err_w(err_fds[1]);
 
   os::SpawnRequest req;
+  req.want_pidfd = false;  // reaped on SIGCHLD
   req.argv = std::move(*argv);
   req.env = cb_.env();
   req.work_dir = cfg_.work_dir ? *cfg_.work_dir : work_dir_;

@@ -660,6 +660,7 @@ core::SpawnOutcome Daemon::spawn(const core::UnitStatus& unit, const core::Proce
     return out;
   }
   os::SpawnRequest req;
+  req.want_pidfd = false;  // reaped on SIGCHLD
   req.argv = std::move(*argv);
   req.env = std::move(env);
   req.work_dir = work_dir_for(cfg);
@@ -736,6 +737,7 @@ bool Daemon::run_hook(const core::UnitStatus& unit, core::HookKind kind, const c
   env.push_back(fmt::format("PROCMAN_HOOK={}", core::hook_name(kind)));
   if (unit.pid > 0) env.push_back(fmt::format("PROCMAN_MAIN_PID={}", unit.pid));
   os::SpawnRequest req;
+  req.want_pidfd = false;  // reaped on SIGCHLD
   req.argv = {"/bin/sh", "-c", hook.command};
   req.env = std::move(env);
   req.work_dir = work_dir_for(cfg);
@@ -842,6 +844,7 @@ void Daemon::on_podman_launcher_exit(PodmanWatch& w, const core::ExitInfo& exit)
   w.inspect_capture = os::unique_fd(fds[0]);
   os::unique_fd write_end(fds[1]);
   os::SpawnRequest req;
+  req.want_pidfd = false;  // reaped on SIGCHLD
   req.argv = {"podman", "inspect", "--format", "{{.State.Pid}}", cid};
   for (const auto& [k, v] : base_env_) req.env.push_back(k + "=" + v);
   req.stdout_fd = write_end.get();
@@ -932,6 +935,7 @@ void Daemon::run_check(const core::UnitStatus& unit, const core::CheckRequest& r
         os::unique_fd out_fd = io.out ? io.out->open_child_end(&err) : os::unique_fd();
         os::unique_fd err_fd = io.err ? io.err->open_child_end(&err) : os::unique_fd();
         os::SpawnRequest sr;
+        sr.want_pidfd = false;  // reaped on SIGCHLD
         sr.argv = {"/bin/sh", "-c", check->command};
         sr.env = build_env(unit, cfg, &err);
         sr.env.push_back(fmt::format("PROCMAN_CHECK={}", core::check_role_name(req.role)));
@@ -1210,8 +1214,7 @@ Daemon::Io& Daemon::io_for(const std::string& unit) {
   std::string error;
   for (bool is_err : {false, true}) {
     const std::string path = output_path(unit, is_err);
-    auto fifo = os::OutputFifo::attach(path, &error);
-    if (!fifo) fifo = os::OutputFifo::create(path, &error);
+    auto fifo = os::OutputFifo::attach_or_create(path, &error);
     if (fifo && !outputs_->add(fifo->fd(), output_tag(io, is_err), &error)) fifo.reset();
     if (!fifo) {
       console_.warning(fmt::format("{}: no output capture ({}); output goes to /dev/null", unit, error));

@@ -201,6 +201,7 @@ void Daemon::fire_event_hooks(const core::UnitStatus& unit, core::State from, st
     os::unique_fd out_fd = io.out ? io.out->open_child_end(&error) : os::unique_fd();
     os::unique_fd err_fd = io.err ? io.err->open_child_end(&error) : os::unique_fd();
     os::SpawnRequest req;
+    req.want_pidfd = false;  // reaped on SIGCHLD
     req.argv = {"/bin/sh", "-c", hook->command};
     req.env = std::move(env);
     req.work_dir = work_dir_for(*cfg);

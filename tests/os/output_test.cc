@@ -255,6 +255,58 @@ TEST_F(OutputFifoTest, RefusesSomeoneElsesFifo) {
   EXPECT_TRUE(std::filesystem::exists(path_));
 }
 
+TEST_F(OutputFifoTest, AttachOrCreateMakesAFifoOfMode0600WhateverTheUmask) {
+  const mode_t saved = umask(0277);  // would leave 0400: the child could not write
+  std::string error;
+  std::optional<OutputFifo> fifo = OutputFifo::attach_or_create(path_, &error);
+  umask(saved);
+  ASSERT_TRUE(fifo) << error;
+  struct stat st {};
+  ASSERT_EQ(lstat(path_.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISFIFO(st.st_mode));
+  EXPECT_EQ(st.st_mode & 07777, 0600u);
+  unique_fd child_end = fifo->open_child_end(&error);
+  ASSERT_TRUE(child_end) << error;
+  ASSERT_EQ(write(child_end.get(), "hi\n", 3), 3);
+  EXPECT_EQ(read_fifo(*fifo, 3), "hi\n");
+}
+
+TEST_F(OutputFifoTest, AttachOrCreateKeepsWhatAnExistingFifoHolds) {
+  // procmand restarted while its child kept writing: nothing may be lost.
+  ASSERT_EQ(mkfifo(path_.c_str(), 0600), 0);
+  unique_fd writer(open(path_.c_str(), O_RDWR | O_NONBLOCK | O_CLOEXEC));
+  ASSERT_TRUE(writer);
+  ASSERT_EQ(write(writer.get(), "kept\n", 5), 5);
+  std::string error;
+  std::optional<OutputFifo> fifo = OutputFifo::attach_or_create(path_, &error);
+  ASSERT_TRUE(fifo) << error;
+  EXPECT_EQ(read_fifo(*fifo, 5), "kept\n");
+}
+
+TEST_F(OutputFifoTest, AttachOrCreateRefusesWhatIsNotOurFifoAndLeavesItAlone) {
+  std::ofstream(path_) << "precious";
+  std::string error;
+  EXPECT_FALSE(OutputFifo::attach_or_create(path_, &error));
+  EXPECT_EQ(error, path_ + ": exists and is not a FIFO");
+  std::string content;
+  std::getline(std::ifstream(path_), content);
+  EXPECT_EQ(content, "precious");
+
+  std::filesystem::remove(path_);
+  const std::string target = (dir_ / "target").string();
+  ASSERT_EQ(mkfifo(target.c_str(), 0600), 0);
+  std::filesystem::create_symlink(target, path_);
+  error.clear();
+  EXPECT_FALSE(OutputFifo::attach_or_create(path_, &error));
+  EXPECT_EQ(error, path_ + ": is a symbolic link; refusing to use it");
+  EXPECT_TRUE(std::filesystem::is_symlink(path_));
+
+  error.clear();
+  EXPECT_FALSE(OutputFifo::attach_or_create((dir_ / "missing" / "web.stdout").string(), &error));
+  EXPECT_EQ(error,
+            (dir_ / "missing" / "web.stdout").string() + ": mkfifo: No such file or directory");
+}
+
 TEST_F(OutputFifoTest, AttachToAMissingPathFails) {
   std::string error;
   EXPECT_FALSE(OutputFifo::attach(path_, &error));

@@ -204,6 +204,23 @@ TEST(Spawner, ReportsExecFailureAndLeavesNoZombie) {
   EXPECT_EQ(our_children(), before);
 }
 
+TEST(Spawner, WithoutAPidfdTheChildIsStillStartedAndOursToReap) {
+  // What procmand asks for: its children's ends come with SIGCHLD.
+  Pipe pipe = make_pipe();
+  SpawnRequest req = sh_request("echo started; exit 4");
+  req.want_pidfd = false;
+  req.stdout_fd = pipe.write.get();
+  SpawnResult r = spawn(req);
+  pipe.write.reset();
+  ASSERT_EQ(r.error, "");
+  ASSERT_GT(r.pid, 0);
+  EXPECT_FALSE(r.pidfd);
+  EXPECT_EQ(read_until_eof(pipe.read.get()), "started\n");
+  siginfo_t info{};
+  ASSERT_EQ(waitid(P_PID, static_cast<id_t>(r.pid), &info, WEXITED), 0);
+  EXPECT_EQ(exit_status_from_siginfo(info), (ExitStatus{false, 4, false}));
+}
+
 TEST(Spawner, ReportsPermissionDeniedForNonExecutableFile) {
   std::string path = std::filesystem::temp_directory_path() / "procman-spawner-noexec";
   std::ofstream(path) << "#!/bin/sh\necho hi\n";
@@ -414,6 +431,24 @@ TEST_F(SpawnSlots, ExecAndSetupFailuresAreStillReported) {
   bad.work_dir = "/nope/x";
   EXPECT_EQ(run(bad).error, "chdir \"/nope/x\": No such file or directory");
   EXPECT_EQ(our_children(), before);
+}
+
+TEST_F(SpawnSlots, AFailureAfterTheListenersMovedIsReportedAndLeavesNothingBehind) {
+  // The child has moved its listeners to 3, 4 when chdir fails: its report must still reach
+  // us, and neither a zombie nor a descriptor of ours may be left.
+  int sv[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+  unique_fd a(sv[0]), b(sv[1]);
+  const std::string children = our_children();
+  const auto table = fd_table("self");
+  SpawnRequest req = sh_request("true");
+  req.listen_fds = {b.get(), a.get()};
+  req.work_dir = "/nope/x";
+  SpawnResult r = spawn(req);
+  EXPECT_EQ(r.error, "chdir \"/nope/x\": No such file or directory");
+  EXPECT_EQ(r.pid, -1);
+  EXPECT_EQ(our_children(), children);
+  EXPECT_EQ(fd_table("self"), table);
 }
 
 TEST_F(SpawnSlots, SwappedStdioAndMoreListenersThanSlotsStillWork) {
