@@ -4,6 +4,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -89,6 +90,23 @@ std::optional<uint64_t> process_start_time(pid_t pid) {
   std::optional<ProcStat> st = read_proc_stat(pid);
   if (!st) return std::nullopt;
   return st->start_time_ticks;
+}
+
+uint64_t boottime_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_BOOTTIME, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000u + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+std::optional<uint64_t> start_tick_between(uint64_t before_ns, uint64_t after_ns,
+                                           long ticks_per_second) {
+  // The kernel divides the start time in nanoseconds by NSEC_PER_SEC / USER_HZ and rounds
+  // down (nsec_to_clock_t); that is exact only when the tick is a whole number of ns.
+  if (ticks_per_second <= 0 || 1'000'000'000 % ticks_per_second != 0 || after_ns < before_ns)
+    return std::nullopt;
+  const uint64_t tick_ns = 1'000'000'000u / static_cast<uint64_t>(ticks_per_second);
+  if (before_ns / tick_ns != after_ns / tick_ns) return std::nullopt;
+  return before_ns / tick_ns;
 }
 
 std::optional<std::string> boot_id() {

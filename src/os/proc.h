@@ -36,6 +36,17 @@ std::optional<ProcStat> read_proc_stat(pid_t pid);
 /// different start time.
 std::optional<uint64_t> process_start_time(pid_t pid);
 
+/// CLOCK_BOOTTIME now, in nanoseconds: the clock the kernel stamps a new process with.
+uint64_t boottime_ns();
+
+/// The start time /proc/<pid>/stat will show (field 22, whole clock ticks of CLOCK_BOOTTIME)
+/// for a process created between two boottime_ns() readings, if both fall in the same tick;
+/// nullopt if they straddle a tick boundary, and the file has to be read after all. Spares
+/// the spawn path a read of /proc/<pid>/stat, which costs as much as the rest of a start's
+/// bookkeeping together.
+std::optional<uint64_t> start_tick_between(uint64_t before_ns, uint64_t after_ns,
+                                           long ticks_per_second);
+
 /// /proc/sys/kernel/random/boot_id, trimmed; changes on every boot.
 std::optional<std::string> boot_id();
 

@@ -36,6 +36,8 @@
 
 #include <fmt/format.h>
 
+#include "os/proc.h"
+
 namespace procman::os {
 namespace {
 
@@ -759,8 +761,10 @@ SpawnResult spawn(const SpawnRequest& req) {
   sigset_t all, old;
   sigfillset(&all);
   sigprocmask(SIG_SETMASK, &all, &old);
+  const uint64_t before_ns = boottime_ns();
   pid_t pid = start_child(plan);
   int fork_errno = errno;
+  const uint64_t after_ns = boottime_ns();
   sigprocmask(SIG_SETMASK, &old, nullptr);
   empty_slots(slots_used);
   if (pid < 0) {
@@ -796,6 +800,11 @@ SpawnResult spawn(const SpawnRequest& req) {
       }
     }
     result.pid = pid;
+    static const long ticks_per_second = sysconf(_SC_CLK_TCK);
+    // Not yet reaped, so the pid is still this child's even if it has exited.
+    std::optional<uint64_t> start = start_tick_between(before_ns, after_ns, ticks_per_second);
+    if (!start) start = process_start_time(pid);
+    result.start_time_ticks = start.value_or(0);
     return result;
   }
 

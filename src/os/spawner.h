@@ -57,6 +57,9 @@ struct SpawnRequest {
 struct SpawnResult {
   pid_t pid = -1;
   unique_fd pidfd;
+  /// The child's start time as /proc/<pid>/stat gives it (clock ticks since boot), which with
+  /// the pid identifies it after a procmand restart; 0 if it could not be had.
+  uint64_t start_time_ticks = 0;
   std::string error;  ///< e.g. `exec "nosuchbinary": No such file or directory`
 };
 

@@ -578,31 +578,49 @@ void Daemon::on_reaped(pid_t pid, const core::ExitInfo& exit) {
 
 std::vector<std::string> Daemon::build_env(const core::UnitStatus& unit, const core::ProcessConfig& cfg,
                                            std::string* error) const {
-  std::map<std::string, std::string> env;
-  for (const auto& [k, v] : base_env_)
-    if (!inherited_var_is_ours(k)) env[k] = v;
+  // What this process sets itself, over what procmand inherited. Usually a handful of
+  // variables against dozens inherited: those are merged in from base_env_, which is sorted
+  // too, instead of being copied into a map of their own for every start.
+  std::map<std::string, std::string, std::less<>> own;
   if (cfg.env_file) {
     auto file_env = os::read_env_file(*cfg.env_file, error);
     if (!file_env) {
       *error = "env-file: " + *error;
       return {};
     }
-    for (auto& [k, v] : *file_env) env[k] = v;
+    for (auto& [k, v] : *file_env) own[k] = v;
   }
-  for (const auto& [k, v] : cfg.env) env[k] = v;
-  env["PROCMAN_NAME"] = unit.name;
-  env["PROCMAN_ID"] = unit.id;
-  env["PROCMAN_INSTANCE"] = std::to_string(unit.instance);
-  env["PROCMAN_UID"] = config_->uid;
-  env["PROCMAN_CONFIG"] = opts_.config_path;
+  for (const auto& [k, v] : cfg.env) own[k] = v;
+  own["PROCMAN_NAME"] = unit.name;
+  own["PROCMAN_ID"] = unit.id;
+  own["PROCMAN_INSTANCE"] = std::to_string(unit.instance);
+  own["PROCMAN_UID"] = config_->uid;
+  own["PROCMAN_CONFIG"] = opts_.config_path;
   if (!notify_path_.empty() && (cfg.ready == core::ReadyMode::Notify || cfg.watchdog)) {
-    env["NOTIFY_SOCKET"] = notify_path_;
+    own["NOTIFY_SOCKET"] = notify_path_;
     if (cfg.watchdog)
-      env["WATCHDOG_USEC"] = std::to_string(std::chrono::duration_cast<std::chrono::microseconds>(*cfg.watchdog).count());
+      own["WATCHDOG_USEC"] = std::to_string(
+          std::chrono::duration_cast<std::chrono::microseconds>(*cfg.watchdog).count());
   }
   std::vector<std::string> out;
-  out.reserve(env.size());
-  for (const auto& [k, v] : env) out.push_back(k + "=" + v);
+  out.reserve(base_env_.size() + own.size());
+  auto put = [&out](const std::string& k, const std::string& v) {
+    std::string& kv = out.emplace_back();
+    kv.reserve(k.size() + 1 + v.size());
+    kv.append(k).append(1, '=').append(v);
+  };
+  auto inherited = base_env_.begin();
+  auto set = own.begin();
+  while (inherited != base_env_.end() || set != own.end()) {
+    if (set == own.end() || (inherited != base_env_.end() && inherited->first < set->first)) {
+      if (!inherited_var_is_ours(inherited->first)) put(inherited->first, inherited->second);
+      ++inherited;
+      continue;
+    }
+    if (inherited != base_env_.end() && inherited->first == set->first) ++inherited;
+    put(set->first, set->second);
+    ++set;
+  }
   return out;
 }
 
@@ -713,7 +731,7 @@ core::SpawnOutcome Daemon::spawn(const core::UnitStatus& unit, const core::Proce
   out.ok = true;
   out.pid = r.pid;
   out.pgid = r.pid;
-  out.start_time = os::process_start_time(r.pid).value_or(0);
+  out.start_time = r.start_time_ticks;
   if (type == core::CommandType::PodmanCid) {
     PodmanWatch w;
     w.unit = unit.name;

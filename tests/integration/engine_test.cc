@@ -95,6 +95,7 @@ env = {{ FOO = "bar", OVERRIDDEN = "inner" }}
     EXPECT_TRUE(has("FOO=bar"));
     EXPECT_TRUE(has("ITEST_INHERITED=yes")) << "procmand's environment is inherited";
     EXPECT_TRUE(has("OVERRIDDEN=inner")) << "`env` overrides the inherited environment";
+    EXPECT_FALSE(has("OVERRIDDEN=outer")) << "and the inherited value is not passed as well";
     EXPECT_FALSE(has("PROCMAN_LEAK=no")) << "procmand's own PROCMAN_* variables are not passed on";
     EXPECT_EQ(slurp(dir_.file(fmt::format("sub/pwd.{}.out", i))), dir_.file("sub") + "\n");
     EXPECT_EQ(slurp(dir_.file(fmt::format("sub/stdin.{}.out", i))), "/dev/null\n");

@@ -94,6 +94,34 @@ TEST(Proc, StartTimeIsStableForOneProcessAndLaterForANewerOne) {
   EXPECT_FALSE(process_start_time(r.pid)) << "reaped: gone (unless the pid was reused)";
 }
 
+TEST(Proc, StartTickBetweenTwoReadingsOfTheSameTickIsThatTick) {
+  // 100 ticks a second (USER_HZ on x86): a tick is 10 ms.
+  EXPECT_EQ(start_tick_between(12'340'000'000, 12'349'999'999, 100), 1234u);
+  EXPECT_EQ(start_tick_between(12'340'000'000, 12'340'000'000, 100), 1234u);
+  EXPECT_EQ(start_tick_between(12'349'999'999, 12'350'000'000, 100), std::nullopt)
+      << "straddles a tick: the process may have started in either";
+  EXPECT_EQ(start_tick_between(12'350'000'000, 12'340'000'000, 100), std::nullopt);
+  EXPECT_EQ(start_tick_between(1'000'000'000, 1'000'000'001, 1000), 1000u);
+  EXPECT_EQ(start_tick_between(1'000'000'000, 1'000'000'001, 7), std::nullopt)
+      << "a tick of no whole number of ns: the kernel's rounding cannot be redone";
+  EXPECT_EQ(start_tick_between(1'000'000'000, 1'000'000'001, 0), std::nullopt);
+}
+
+TEST(Proc, ASpawnedChildsStartTimeIsWhatProcShows) {
+  // SpawnResult::start_time_ticks mostly comes from the clock, not from /proc: it must be
+  // exactly what a procmand restarted later reads there, or it would not re-adopt the child.
+  for (int i = 0; i < 200; ++i) {
+    SpawnRequest req;
+    req.argv = {"/bin/sleep", "1000"};
+    SpawnResult r = spawn(req);
+    ASSERT_EQ(r.error, "");
+    const std::optional<uint64_t> shown = process_start_time(r.pid);
+    kill_and_reap(r);
+    ASSERT_TRUE(shown);
+    ASSERT_EQ(r.start_time_ticks, *shown) << "spawn " << i;
+  }
+}
+
 TEST(Proc, MissingProcessHasNoStartTimeUsageOrStat) {
   std::ifstream f("/proc/sys/kernel/pid_max");
   pid_t pid_max = 0;
