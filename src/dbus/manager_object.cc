@@ -222,9 +222,16 @@ const ManagerView& ObjectContext::manager_view() {
   return *manager_view_;
 }
 
+const Usage& ObjectContext::usage(const std::string& name) {
+  auto it = usages_.find(name);
+  if (it != usages_.end()) return it->second;
+  return usages_.emplace(name, backend_.usage(name)).first->second;
+}
+
 void ObjectContext::invalidate() {
   views_.clear();
   manager_view_.reset();
+  usages_.clear();
 }
 
 OpDone ObjectContext::keep(Reply reply) {

@@ -66,7 +66,10 @@ class ObjectContext {
   /// backend builds the whole view each time. Throws NoSuchProcess when gone.
   const ProcessView& view(const std::string& name);
   const ManagerView& manager_view();
-  /// Forgets the views. Called around every method call, whenever the daemon
+  /// CPU and memory of `name`, read once per batch like its view: a GetAll asks twice
+  /// (CPUUsageNSec, MemoryCurrent), and each answer reads /proc or the cgroup.
+  const Usage& usage(const std::string& name);
+  /// Forgets the views and usages. Called around every method call, whenever the daemon
   /// reports a change, and after every loop iteration, so a view never outlives
   /// one uninterrupted batch of property reads.
   void invalidate();
@@ -91,6 +94,7 @@ class ObjectContext {
   Policy policy_;
   std::map<std::string, ProcessView, std::less<>> views_;
   std::optional<ManagerView> manager_view_;
+  std::map<std::string, Usage, std::less<>> usages_;
   uint64_t next_id_ = 1;
   // Shared with the OpDone callbacks only weakly, so a late completion after
   // the service closed finds nothing to answer.

@@ -125,12 +125,12 @@ constexpr const char* kSignature<std::map<std::string, std::string>> = "a{ss}";
 
 // ---- properties
 
-// What a property is read from: the view of the process (read once per
-// batch of reads, see ObjectContext::view) and, for CPU and memory, the backend.
+// What a property is read from: the view of the process and, for CPU and memory, its
+// usage (each read once per batch of reads, see ObjectContext::view).
 struct Source {
   const std::string& name;
   const ProcessView& view;
-  Backend& backend;
+  ObjectContext& ctx;
 };
 
 namespace prop {
@@ -172,8 +172,8 @@ std::string effective_config(const Source& s) { return s.view.effective_json; }
 std::map<std::string, std::string> metadata(const Source& s) { return s.view.meta; }
 // CPU and memory are read on demand (and never announced), but only of a
 // process that has a view, like every other property.
-uint64_t cpu_usage_nsec(const Source& s) { return s.backend.usage(s.name).cpu_nsec; }
-uint64_t memory_current(const Source& s) { return s.backend.usage(s.name).memory_bytes; }
+uint64_t cpu_usage_nsec(const Source& s) { return s.ctx.usage(s.name).cpu_nsec; }
+uint64_t memory_current(const Source& s) { return s.ctx.usage(s.name).memory_bytes; }
 
 }  // namespace prop
 
@@ -183,7 +183,7 @@ int get(sd_bus* /*bus*/, const char* path, const char* /*interface*/, const char
   return guarded(error, [&] {
     ObjectContext& ctx = context_of(userdata);
     std::string name = name_at(path);
-    append(reply, Read(Source{name, ctx.view(name), ctx.backend()}));
+    append(reply, Read(Source{name, ctx.view(name), ctx}));
     return 1;
   });
 }

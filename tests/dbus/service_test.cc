@@ -206,6 +206,7 @@ class FakeBackend final : public Backend {
   std::vector<std::string> shutdown_messages;
   std::vector<TransientSpec> specs;
   int process_reads = 0;
+  int usage_reads = 0;
   int manager_reads = 0;
   bool throw_in_logs = false;
 
@@ -237,7 +238,10 @@ class FakeBackend final : public Backend {
     if (it == procs.end()) return std::nullopt;
     return it->second;
   }
-  Usage usage(std::string_view) override { return use; }
+  Usage usage(std::string_view) override {
+    ++usage_reads;
+    return use;
+  }
   std::optional<Error> check_name(std::string_view name) override {
     std::vector<std::string> names;
     for (const auto& [n, v] : procs) {
@@ -1051,6 +1055,18 @@ TEST_F(ServiceTest, ProcessGetAllReadsTheViewOnce) {
   lt_.call([&] { fake_.process_reads = 0; });
   process("web").GetAll("org.procman.Process");
   EXPECT_EQ(lt_.call([&] { return fake_.process_reads; }), 1);
+}
+
+TEST_F(ServiceTest, ProcessGetAllReadsTheUsageOnceAndAGetAfterItAfresh) {
+  // CPUUsageNSec and MemoryCurrent come from one reading of /proc (or the cgroup).
+  lt_.call([&] { fake_.usage_reads = 0; });
+  auto& w = process("web");
+  auto all = w.GetAll("org.procman.Process");
+  EXPECT_EQ(all.at("MemoryCurrent").get<uint64_t>(), 222u);
+  EXPECT_EQ(lt_.call([&] { return fake_.usage_reads; }), 1);
+  lt_.call([&] { fake_.use.memory_bytes = 333; });
+  EXPECT_EQ(w.MemoryCurrent(), 333u);
+  EXPECT_EQ(lt_.call([&] { return fake_.usage_reads; }), 2);
 }
 
 TEST_F(ServiceTest, PropertyGetReadsFreshValuesAfterAChange) {

@@ -66,6 +66,7 @@ TEST(ProcStat, ParsesFieldsAfterTheLastParenthesis) {
     EXPECT_EQ(st->utime_ticks, 250u) << comm;
     EXPECT_EQ(st->stime_ticks, 50u) << comm;
     EXPECT_EQ(st->start_time_ticks, 987654u) << comm;
+    EXPECT_EQ(st->rss_pages, 678u) << comm;
   }
 }
 
