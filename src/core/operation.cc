@@ -121,19 +121,30 @@ uint64_t PendingOps::add(OpKind kind, std::vector<std::string> units, const Unit
     op.tracks.push_back(std::move(t));
   }
   ops_.push_back(std::move(op));
+  for (Track& t : ops_.back().tracks) by_unit_.emplace(t.unit, std::pair(kind, &t));
   return ops_.back().id;
 }
 
+void PendingOps::unindex(const Op& op) {
+  for (const Track& t : op.tracks) {
+    auto [first, last] = by_unit_.equal_range(t.unit);
+    for (auto it = first; it != last; ++it) {
+      if (it->second.second == &t) {
+        by_unit_.erase(it);
+        break;
+      }
+    }
+  }
+}
+
 void PendingOps::on_transition(const UnitStatus& unit, State /*from*/) {
-  for (Op& op : ops_)
-    for (Track& t : op.tracks)
-      if (t.unit == unit.name) judge(op.kind, t, unit, false);
+  auto [first, last] = by_unit_.equal_range(unit.name);
+  for (auto it = first; it != last; ++it) judge(it->second.first, *it->second.second, unit, false);
 }
 
 void PendingOps::on_removed(const std::string& unit) {
-  for (Op& op : ops_)
-    for (Track& t : op.tracks)
-      if (t.unit == unit) judge_gone(op.kind, t);
+  auto [first, last] = by_unit_.equal_range(unit);
+  for (auto it = first; it != last; ++it) judge_gone(it->second.first, *it->second.second);
 }
 
 std::vector<OpOutcome> PendingOps::take_ready(const UnitLookup& lookup) {
@@ -146,7 +157,10 @@ std::vector<OpOutcome> PendingOps::take_ready(const UnitLookup& lookup) {
       else
         judge_gone(op.kind, t);
     }
-    if (complete(op)) out.push_back(outcome(op));
+    if (complete(op)) {
+      out.push_back(outcome(op));
+      unindex(op);
+    }
   }
   ops_.erase(std::remove_if(ops_.begin(), ops_.end(), complete), ops_.end());
   return out;
@@ -165,6 +179,7 @@ std::vector<OpOutcome> PendingOps::cancel_all(const std::string& message) {
     out.push_back(std::move(o));
   }
   ops_.clear();
+  by_unit_.clear();
   return out;
 }
 

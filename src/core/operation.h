@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -41,6 +42,13 @@ using UnitLookup = std::function<const UnitStatus*(std::string_view)>;
 /// Several units: done when all are; ok only if all are.
 class PendingOps {
  public:
+  PendingOps() = default;
+  // Not copyable: by_unit_ points into ops_.
+  PendingOps(const PendingOps&) = delete;
+  PendingOps& operator=(const PendingOps&) = delete;
+  PendingOps(PendingOps&&) = default;
+  PendingOps& operator=(PendingOps&&) = default;
+
   /// Tracks an operation already requested from the Supervisor on `units` (resolved names).
   /// Returns its id (never 0). An operation already satisfied by the units' current state
   /// completes at the next take_ready().
@@ -82,7 +90,15 @@ class PendingOps {
   static bool complete(const Op& op);
   static OpOutcome outcome(const Op& op);
 
+  /// Drops `op`'s tracks from by_unit_.
+  void unindex(const Op& op);
+
   std::vector<Op> ops_;
+  /// Each unfinished operation's tracks by unit name, so that a transition finds the few that
+  /// follow its unit without walking all of them: a `stop` of 1,000 processes is 1,000
+  /// operations, each fed about three transitions. The Tracks live in their Op's vector,
+  /// which moving the Op (ops_ growing) does not reallocate.
+  std::multimap<std::string, std::pair<OpKind, Track*>, std::less<>> by_unit_;
   uint64_t next_id_ = 1;
 };
 

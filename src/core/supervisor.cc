@@ -286,7 +286,16 @@ void Supervisor::touch(const Unit& u) {
   if (!dirty_all_) dirty_units_.insert(u.st.name);
 }
 
+void Supervisor::set_main_gone(Unit& u, bool gone) {
+  u.main_gone = gone;
+  if (gone)
+    main_gone_.insert(&u);
+  else
+    main_gone_.erase(&u);
+}
+
 void Supervisor::forget(Unit& u) {
+  main_gone_.erase(&u);
   stop_checks(u);
   for (int slot = 0; slot < kSlotCount; ++slot) disarm(u, static_cast<TimerSlot>(slot));
   if (u.st.pid > 0) by_pid_.erase(u.st.pid);
@@ -930,7 +939,7 @@ void Supervisor::begin_start(Unit& u) {
   u.st.last_exit.reset();
   u.pending_exit.reset();
   u.pending_failure.clear();
-  u.main_gone = false;
+  set_main_gone(u, false);
   u.sent_kill = false;
   u.notify_ready = false;
   u.watchdog_hit = false;
@@ -1287,7 +1296,7 @@ void Supervisor::finish_stop(Unit& u) {
   const bool had_process = u.st.pid > 0 || u.wrapper_pid > 0;
   u.st.pid = -1;
   u.wrapper_pid = -1;
-  u.main_gone = false;
+  set_main_gone(u, false);
   if (had_process) fx_.released(u.st);
   const AfterStop then = u.after_stop;
   u.after_stop = AfterStop::Stay;
@@ -1332,7 +1341,7 @@ bool Supervisor::on_exit(int pid, const ExitInfo& exit) {
     u.wrapper_pid = -1;
     if (u.st.state == State::Stopping && u.st.pid <= 0) {
       // Stopped before the real pid was known: the launcher was all there was.
-      u.main_gone = true;
+      set_main_gone(u, true);
       if (u.st.sub_state != "stop-command" && !fx_.group_alive(u.st)) finish_stop(u);
     } else if (u.st.state == State::Starting && !exit_is_success(*u.running, exit) &&
                u.running->command->type == CommandType::PidFile) {
@@ -1364,7 +1373,7 @@ void Supervisor::main_exited(Unit& u, const ExitInfo& exit) {
   by_pid_.erase(u.st.pid);
   record_exit(u, exit);
   if (u.st.state == State::Stopping) {
-    u.main_gone = true;
+    set_main_gone(u, true);
     if (u.st.sub_state == "stop-command") return;  // the stop command's end decides
     if (!fx_.group_alive(u.st)) finish_stop(u);
     return;
@@ -1379,7 +1388,7 @@ void Supervisor::main_exited(Unit& u, const ExitInfo& exit) {
   if (u.st.state == State::Starting) fx_.cancel_main_pid_watch(u.st);
   u.pending_exit = exit;
   if (u.st.pgid > 0 && fx_.group_alive(u.st)) {
-    u.main_gone = true;
+    set_main_gone(u, true);
     u.after_stop = AfterStop::ExitPolicy;
     set_state(u, State::Stopping, describe_exit(exit) + "; stopping the rest of its process group");
     send_stop_signal(u);
@@ -1539,10 +1548,13 @@ void Supervisor::on_group_change() {
     return;
   }
   std::vector<Unit*> ready;
-  for (auto& [name, u] : units_)
-    if (u->st.state == State::Stopping && u->main_gone && u->st.sub_state != "stop-command" &&
+  for (Unit* u : main_gone_)
+    if (u->st.state == State::Stopping && u->st.sub_state != "stop-command" &&
         !fx_.group_alive(u->st))
-      ready.push_back(u.get());
+      ready.push_back(u);
+  // In name order, as the units are kept: what they announce comes out the same every time.
+  std::sort(ready.begin(), ready.end(),
+            [](const Unit* a, const Unit* b) { return a->st.name < b->st.name; });
   for (Unit* u : ready) finish_stop(*u);
   drain();
 }

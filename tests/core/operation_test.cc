@@ -7,6 +7,10 @@
 #include <gtest/gtest.h>
 
 #include <csignal>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
 
 namespace procman::core {
 namespace {
@@ -268,6 +272,38 @@ TEST_F(OperationTest, ASuccessIsNotUndoneByALaterCrashBeforeItWasTaken) {
   OpOutcome o = one();
   EXPECT_TRUE(o.ok);
   EXPECT_EQ(o.state, "backoff") << "the state is the latest seen";
+}
+
+TEST_F(OperationTest, ManyOperationsEachSeeTheirOwnUnitsTransitionsWhileOthersComplete) {
+  // 30 starts, each of a unit that reaches running and crashes before the outcome is taken:
+  // only the transition fed at the time says it started. They complete in an order unrelated
+  // to the one they were added in, so finished operations leave from the middle of the list.
+  std::vector<ProcessConfig> ps;
+  for (int i = 0; i < 30; ++i) ps.push_back(with_init(proc("p" + std::to_string(i))));
+  load(ps);
+  std::map<std::string, uint64_t> start_of;
+  for (int i = 0; i < 30; ++i) {
+    const std::string n = "p" + std::to_string(i);
+    stopped_by_admin(n);
+    start_of[n] = request(OpKind::Start, n);
+  }
+  const uint64_t second = ops.add(OpKind::Start, {"p7"}, lookup);  // another caller waits too
+  EXPECT_TRUE(ready().empty());
+  for (int k = 0; k < 30; ++k) {
+    const std::string n = "p" + std::to_string(k * 7 % 30);
+    sup.on_hook_done(n, HookKind::Init, HookResult{.ok = true});
+    exit_main(n, ExitInfo{.code = 1});
+    ASSERT_EQ(sup.find(n)->state, State::Backoff);
+    std::set<uint64_t> ids;
+    for (const OpOutcome& o : ready()) {
+      ids.insert(o.id);
+      EXPECT_TRUE(o.ok) << n << ": " << o.message;
+    }
+    std::set<uint64_t> want{start_of[n]};
+    if (n == "p7") want.insert(second);
+    EXPECT_EQ(ids, want) << n;
+  }
+  EXPECT_TRUE(ops.empty());
 }
 
 TEST_F(OperationTest, RemoveCompletesWhenTheUnitIsForgotten) {
