@@ -62,8 +62,8 @@ std::optional<ProcStat> parse_proc_stat(std::string_view text) {
   std::size_t close = text.rfind(')');
   if (close == std::string_view::npos) return std::nullopt;
   std::string_view rest = text.substr(close + 1);
-  // Field 3 (state) is the first after ')'; we need up to field 24.
-  std::string_view f[22];
+  // Field 3 (state) is the first after ')'; we need up to field 22.
+  std::string_view f[20];
   for (std::string_view& field : f) {
     field = next_field(&rest);
     if (field.empty()) return std::nullopt;
@@ -73,8 +73,7 @@ std::optional<ProcStat> parse_proc_stat(std::string_view text) {
   st.state = f[0][0];
   if (!parse_number(f[1], &st.ppid) || !parse_number(f[2], &st.pgrp) ||
       !parse_number(f[3], &st.session) || !parse_number(f[11], &st.utime_ticks) ||
-      !parse_number(f[12], &st.stime_ticks) || !parse_number(f[19], &st.start_time_ticks) ||
-      !parse_number(f[21], &st.rss_pages)) {
+      !parse_number(f[12], &st.stime_ticks) || !parse_number(f[19], &st.start_time_ticks)) {
     return std::nullopt;
   }
   return st;
@@ -120,15 +119,23 @@ std::optional<std::string> boot_id() {
 }
 
 std::optional<ProcessUsage> process_usage(pid_t pid) {
-  // One file: stat's rss is the same count as statm's resident (get_mm_rss).
   std::optional<ProcStat> st = read_proc_stat(pid);
   if (!st) return std::nullopt;
+  // Resident pages from statm, not from stat's field 24: on recent kernels (6.18 here) statm,
+  // like VmRSS in status and what top shows, sums the per-CPU counters, where stat shows an
+  // approximation that can be a few per cent off.
+  std::optional<std::string> statm = slurp(proc_path(pid, "statm"));
+  if (!statm) return std::nullopt;
+  std::string_view rest = *statm;
+  next_field(&rest);  // size
+  uint64_t rss_pages = 0;
+  if (!parse_number(next_field(&rest), &rss_pages)) return std::nullopt;
 
   static const uint64_t ticks = static_cast<uint64_t>(sysconf(_SC_CLK_TCK));
   static const uint64_t page = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
   ProcessUsage usage;
   usage.cpu_usec = (st->utime_ticks + st->stime_ticks) * 1'000'000 / (ticks ? ticks : 100);
-  usage.rss_bytes = st->rss_pages * page;
+  usage.rss_bytes = rss_pages * page;
   return usage;
 }
 

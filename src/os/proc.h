@@ -22,7 +22,6 @@ struct ProcStat {
   uint64_t utime_ticks = 0;
   uint64_t stime_ticks = 0;
   uint64_t start_time_ticks = 0;  ///< field 22: since boot; with the pid, a process's identity
-  uint64_t rss_pages = 0;         ///< field 24: resident pages, as statm's second field
 };
 
 /// Parses the text of /proc/<pid>/stat. Fields are counted after the LAST ')', because
