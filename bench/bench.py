@@ -38,7 +38,7 @@ from benchlib import (  # noqa: E402
 )
 
 ALL_PEERS = ["floor", "procman", "supervisord", "s6", "runit", "pm2", "systemd"]
-ALL_WORKLOADS = ["cold", "idle", "api", "restart", "stop", "storm", "logs"]
+ALL_WORKLOADS = ["cold", "idle", "api", "restart", "stop", "stop-cli", "storm", "logs"]
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE_KIB = os.sysconf("SC_PAGE_SIZE") // 1024
 
@@ -127,7 +127,7 @@ class Runner:
         build = Path(args.build_dir).resolve()
         self.build_dir = build
         self.tools = {}
-        for t in ("bench-child", "bench-floor", "bench-dbus-latency"):
+        for t in ("bench-child", "bench-floor", "bench-dbus-latency", "bench-dbus-batch"):
             src = build / t
             if not src.exists():
                 raise SystemExit(f"bench.py: {src} is missing; build the target {t}")
@@ -275,7 +275,12 @@ class Runner:
             with ctx.reports.cond:
                 lat.append(ctx.reports.latest[i].at - t0)
 
-    def stop_workload(self, peer: Peer, ctx: Ctx, res: dict) -> None:
+    def stop_workload(self, peer: Peer, ctx: Ctx, res: dict, cli: bool = False) -> None:
+        """Times a stop of every child: through the peer's native interface, from a client
+        connected beforehand (peer.stop_command), or, with cli, through its command-line client
+        started for the purpose (peer.stop_all_cli), start-up included."""
+        key = "stop_cli" if cli else "stop_all"
+        issue = peer.stop_all_cli if cli else peer.stop_command()
         pids = list(ctx.child_pids().values())
         fds = []
         for pid in pids:
@@ -290,7 +295,7 @@ class Runner:
 
         def stop() -> None:
             try:
-                peer.stop_all()
+                issue()
             except BaseException as e:  # noqa: BLE001  (reported below)
                 err.append(e)
 
@@ -300,7 +305,8 @@ class Runner:
         left = len(fds)
         deadline = t0 + self.args.stop_timeout + self.args.stop_bound
         try:
-            while left > 0 and time.monotonic() < deadline:
+            # A stop command that failed stops nothing more: its error ends the wait.
+            while left > 0 and time.monotonic() < deadline and not err:
                 for fd, _ in poller.poll(500):
                     poller.unregister(fd)
                     left -= 1
@@ -313,9 +319,9 @@ class Runner:
             raise BenchError(f"stop all failed: {err[0]}")
         if left:
             # A figure, not a failure: the peer is that slow (cleanup() stops the rest).
-            res["stop_all_timeout"] = {"seconds": deadline - t0, "left": left}
+            res[key + "_timeout"] = {"seconds": deadline - t0, "left": left}
             return
-        res["stop_all_s"] = took
+        res[key + "_s"] = took
 
     def run_main(self, peer: Peer, n: int) -> dict:
         res: dict = {}
@@ -376,6 +382,26 @@ class Runner:
                         f"{t['seconds']:.0f} s")
 
         self.with_peer(peer, n, "term1", f"n{n}", body)
+        if "stop-cli" in wl and peer.stop_cli_doc is not None:
+            # A second stop needs its children running again: a fresh start, not timed.
+            def cli_body(ctx: Ctx) -> None:
+                self.start_and_wait(peer, ctx, {}, want_api=True)
+                self.stop_workload(peer, ctx, res, cli=True)
+
+            try:
+                self.with_peer(peer, n, "term1", f"n{n}-stop-cli", cli_body)
+            except BenchError as e:
+                # Its own figure: a failed client stop leaves the other figures standing.
+                res["stop_cli_error"] = str(e)
+                log(f"  {peer.name} N={n}: stop all, command-line client: FAILED: {e}")
+            else:
+                if "stop_cli_s" in res:
+                    log(f"  {peer.name} N={n}: stop all, command-line client "
+                        f"{res['stop_cli_s']:.3f} s")
+                else:
+                    t = res["stop_cli_timeout"]
+                    log(f"  {peer.name} N={n}: stop all, command-line client: {t['left']} "
+                        f"children left after {t['seconds']:.0f} s")
         return res
 
     def run_storm(self, peer: Peer) -> dict:
@@ -471,7 +497,8 @@ class Runner:
             why = peer.missing()
             entry: dict = {"meta": {
                 "api_all": peer.api_all_doc, "api_one": peer.api_one_doc,
-                "log_sink": peer.log_sink_doc, "settings": getattr(peer, "settings_doc", []),
+                "log_sink": peer.log_sink_doc, "stop": peer.stop_doc,
+                "stop_cli": peer.stop_cli_doc, "settings": getattr(peer, "settings_doc", []),
                 "version": peer_version(name)}}
             self.results[name] = entry
             if why:
@@ -511,6 +538,9 @@ class Runner:
             for key, val in entry.items():
                 if isinstance(val, dict) and "error" in val:
                     out.append(f"{peer} {key}: {val['error']}")
+                elif isinstance(val, dict) and "stop_cli_error" in val:
+                    out.append(f"{peer} N={key}: stop all, command-line client: "
+                               f"{val['stop_cli_error']}")
                 elif isinstance(val, dict) and val.get("restart", {}).get("failed"):
                     out.append(f"{peer} N={key}: {val['restart']['failed']} children not restarted")
         return out

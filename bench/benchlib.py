@@ -10,6 +10,7 @@ how "running" is observed independently of the supervisor under test.
 from __future__ import annotations
 
 import os
+import select
 import shutil
 import signal
 import socket
@@ -291,6 +292,10 @@ class Peer:
     api_all_doc = "?"   # how "status of all" is asked, e.g. "D-Bus ListProcesses (sd-bus)"
     api_one_doc = "?"
     log_sink_doc = "?"  # where child output goes by default, e.g. "supervisord's log files"
+    stop_doc = "?"      # how "stop all" is issued through the native interface
+    # The command-line client's stop, for a peer whose native interface is not a command
+    # (procmanctl, systemctl, supervisorctl); None where the two are the same.
+    stop_cli_doc: Optional[str] = None
     needs_root = False
     settings_doc: list[str] = []  # every non-default setting used, with its reason
 
@@ -325,8 +330,19 @@ class Peer:
         """Latencies in seconds of `count` status-of-one calls (child i)."""
         raise NotImplementedError
 
+    def stop_command(self) -> Callable[[], None]:
+        """Readies a stop of every child through the native interface and returns the call that
+        issues it; stop all is timed from that call. A peer whose interface is a protocol
+        connects its client here first, as a program holding a connection would (supervisord's
+        XML-RPC is called from the harness's own process); by default, stop_all."""
+        return self.stop_all
+
     def stop_all(self) -> None:
         """Issues the peer's command to stop every child; returns when the command returns."""
+        raise NotImplementedError
+
+    def stop_all_cli(self) -> None:
+        """Stops every child with the peer's command-line client (see stop_cli_doc)."""
         raise NotImplementedError
 
     def log_lines(self, i: int) -> Optional[Iterable[str]]:
@@ -372,6 +388,55 @@ def dbus_latencies(ctx: Ctx, bus: list[str], count: int, dest: str, path: str, i
             argv += ["--arg", a]
     res = ctx.run(argv, env=env, timeout=600)
     return [int(x) / 1e6 for x in res.stdout.split()]
+
+
+class DbusBatch:
+    """A bench-dbus-batch already connected to the bus, holding its calls until go(): the calls
+    are timed, the client's start-up and Hello are not."""
+
+    def __init__(self, ctx: Ctx, bus: list[str], dest: str, iface: str, method: str, sig: str,
+                 calls: Iterable[tuple[str, list[str]]], *, timeout: float,
+                 env: Optional[dict] = None, prefix: Optional[list[str]] = None) -> None:
+        self.timeout = timeout
+        self.err_path = ctx.workdir / "dbus-batch.err"
+        argv = list(prefix or []) + [ctx.tools["bench-dbus-batch"], *bus, "--dest", dest,
+                                     "--iface", iface, "--method", method,
+                                     "--timeout", str(max(1, int(timeout)))]
+        if sig:
+            argv += ["--sig", sig]
+        with open(self.err_path, "wb") as err:
+            self.proc = subprocess.Popen(argv, env=env, cwd=ctx.workdir, stdin=subprocess.PIPE,
+                                         stdout=subprocess.PIPE, stderr=err,
+                                         start_new_session=True)
+        ctx.procs.append(self.proc)  # cleanup() stops it, by pid, whatever happens here
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        try:
+            lines = "".join("\t".join([path, *args]) + "\n" for path, args in calls)
+            self.proc.stdin.write((lines + "\n").encode())
+            self.proc.stdin.flush()
+        except BrokenPipeError:
+            pass  # it exited: the read below reports why
+        ready = select.select([self.proc.stdout], [], [], 60)[0]
+        line = self.proc.stdout.readline() if ready else b""
+        if line != b"ready\n":
+            raise BenchError(f"bench-dbus-batch was not ready within 60 s: {self._stderr()}")
+
+    def _stderr(self) -> str:
+        return self.err_path.read_text(errors="replace").strip()[-500:] or "no message"
+
+    def go(self) -> None:
+        """Sends every call and waits for every reply."""
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(b"go\n")
+        self.proc.stdin.close()
+        try:
+            rc = self.proc.wait(timeout=self.timeout + 60)
+        except subprocess.TimeoutExpired:
+            kill_session(self.proc.pid)
+            self.proc.wait()
+            raise BenchError(f"bench-dbus-batch did not finish within {self.timeout + 60:g} s")
+        if rc != 0:
+            raise BenchError(f"bench-dbus-batch exited {rc}: {self._stderr()}")
 
 
 class ScanDirPeer(Peer):

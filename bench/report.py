@@ -60,6 +60,9 @@ def per_s(v: float) -> str:
 
 
 STOP = dig("stop_all_s")
+STOP_CLI = dig("stop_cli_s")
+# A stop that left children behind is reported as "more than" its bound.
+TIMEOUTS = {STOP: "stop_all", STOP_CLI: "stop_cli"}
 
 METRICS = [
     ("cold", "Cold start: all N running (/proc)", dig("cold_start_s"), secs, False),
@@ -78,6 +81,7 @@ METRICS = [
     ("restart_p50", "Restart after SIGKILL: median", dig("restart", "p50_s"), ms, False),
     ("restart_p99", "Restart after SIGKILL: p99", dig("restart", "p99_s"), ms, False),
     ("stop", "Stop all (children ignore SIGTERM 1 s)", STOP, secs, False),
+    ("stop_cli", "Stop all, with the command-line client", STOP_CLI, secs, False),
 ]
 
 ONCE = [
@@ -113,9 +117,12 @@ def ratio(peer_v: Optional[float], base: Optional[float], higher_better: Optiona
 
 def cell(entry: dict, get: Get, fmt, base: Optional[float], hb, is_base: bool) -> str:
     v = get(entry)
-    if v is None and get is STOP and "stop_all_timeout" in entry:
-        t = entry["stop_all_timeout"]
+    prefix = TIMEOUTS.get(get)
+    if v is None and prefix is not None and prefix + "_timeout" in entry:
+        t = entry[prefix + "_timeout"]
         return f"> {t['seconds']:.0f} s ({t['left']} left)"
+    if v is None and prefix is not None and prefix + "_error" in entry:
+        return "failed"
     if v is None:
         return "failed" if "error" in entry else "–"
     return fmt(v) + ("" if is_base else ratio(v, base, hb))
@@ -192,8 +199,12 @@ def tables(doc: dict) -> str:
     out.append("")
     for p in peers:
         meta = res[p]["meta"]
+        stop = meta.get("stop") or "?"
+        if meta.get("stop_cli"):
+            stop += f"; with the command-line client: {meta['stop_cli']}"
         out.append(f"- **{TITLE[p]}** ({meta['version']}): status of all: {meta['api_all']}; "
-                   f"status of one: {meta['api_one']}; log sink: {meta['log_sink']}.")
+                   f"status of one: {meta['api_one']}; stop all: {stop}; "
+                   f"log sink: {meta['log_sink']}.")
         settings = meta.get("settings") or []
         for s in [settings] if isinstance(settings, str) else settings:
             out.append(f"  - {s}")

@@ -42,6 +42,7 @@ class Pm2(Peer):
     api_all_doc = "`pm2 jlist` CLI (a node process per call; JSON of every app, status counted)"
     api_one_doc = "`pm2 describe p<i>` CLI (a node process per call; prints the app's status)"
     log_sink_doc = "PM2's per-app log files PM2_HOME/logs/<name>-out.log (no rotation by default)"
+    stop_doc = "`pm2 stop all` CLI (a node process; the daemon stops 2 apps at a time)"
     settings_doc = [
         "PM2_HOME=<workdir>/pm2: the daemon's sockets, pid file and logs stay in the run.",
         'interpreter "none": the child is a native binary, not a node script.',

@@ -9,9 +9,9 @@ import shlex
 import time
 import uuid
 from pathlib import Path
-from typing import Iterable, Optional
+from typing import Callable, Iterable, Optional
 
-from benchlib import BenchError, Ctx, Peer, dbus_latencies
+from benchlib import BenchError, Ctx, DbusBatch, Peer, dbus_latencies
 
 MANAGER = ("org.procman.Manager", "/org/procman/Manager", "org.procman.Manager")
 
@@ -21,6 +21,10 @@ class Procman(Peer):
     api_all_doc = "D-Bus `ListProcesses` (in-process sd-bus call)"
     api_one_doc = "D-Bus `Properties.GetAll(org.procman.Process)` on the process's object"
     log_sink_doc = "procmand's stdout (console mode, the default outside systemd), to a file"
+    stop_doc = ("D-Bus `StopProcess(name, \"wait\")` for every process, all sent at once as "
+                "`procmanctl stop` sends them, from a client connected beforehand "
+                "(bench-dbus-batch); done when every reply is in")
+    stop_cli_doc = "`procmanctl stop p0 … p<N-1>`"
     settings_doc = [
         '`restart-delay = "0"` (default: exponential backoff from 1 s), for the restart workload',
         '`stop-timeout` = the harness\'s stop timeout (10 s, the default)',
@@ -107,7 +111,18 @@ class Procman(Peer):
                               "org.freedesktop.DBus.Properties", "GetAll", "s",
                               ["org.procman.Process"])
 
+    def stop_command(self) -> Callable[[], None]:
+        ctx = self.ctx
+        assert ctx is not None
+        calls = [(MANAGER[1], [ctx.child_name(i), "wait"]) for i in range(ctx.n)]
+        batch = DbusBatch(ctx, ["--address", self.bus or ""], MANAGER[0], MANAGER[2],
+                          "StopProcess", "ss", calls, timeout=600)
+        return batch.go
+
     def stop_all(self) -> None:
+        self.stop_command()()
+
+    def stop_all_cli(self) -> None:
         ctx = self.ctx
         assert ctx is not None
         names = [ctx.child_name(i) for i in range(ctx.n)]

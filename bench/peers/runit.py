@@ -42,6 +42,7 @@ class Runit(ScanDirPeer):
         "none by default (output goes to runsvdir's stdout, here a file); in the log workload "
         "the canonical logger: a `log/` service running svlogd into a directory"
     )
+    stop_doc = "`sv -w <stop timeout> force-stop p0 … p<N-1>` (one invocation)"
     settings_doc = [
         "Run scripts `#!/bin/sh` + `exec <child>` (the usual runit run script).",
         "Stop all = `sv -w <stop timeout, whole seconds> force-stop p0 … p<N-1>`: runsv sends "

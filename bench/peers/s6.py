@@ -62,6 +62,7 @@ class S6(ScanDirPeer):
         "none by default (output goes to s6-svscan's stdout, here a file); in the log workload "
         "the canonical logger: a `log/` service running s6-log into a logdir"
     )
+    stop_doc = "`s6-svc -d <dir>` for every service directory, in one `sh` loop"
     settings_doc = [
         "`s6-svscan -c max(500, N)`: s6-svscan supervises at most 500 service directories by "
         "default and warns 'too many services' for the rest (a logged service counts once).",

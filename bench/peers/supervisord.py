@@ -77,14 +77,17 @@ class Supervisord(Peer):
         "supervisord's AUTO per-program log files in childlogdir "
         "(50 MB each, 10 rotated backups: defaults)"
     )
+    stop_doc = "XML-RPC supervisor.stopAllProcesses over the unix socket (in-process client)"
+    stop_cli_doc = "`supervisorctl -c <conf> stop all`"
     settings_doc = [
         "autorestart=true: the default 'unexpected' would not restart a child that exits 0.",
         "stopwaitsecs=<stop timeout> (SIGTERM, then SIGKILL; stopsignal stays TERM, the "
         "default): same grace period for every peer.",
         "minfds=max(1024, 5*N+512), minprocs=max(200, N+256): supervisord keeps 5 fds per "
         "child (3 pipes, 2 AUTO log files) and raises its own rlimits to these at start.",
-        "[unix_http_server] file=<rundir>/supervisor.sock, [rpcinterface:supervisor]: the "
-        "socket the XML-RPC interface (and supervisorctl) needs; no other socket.",
+        "[unix_http_server] file=<rundir>/supervisor.sock, [rpcinterface:supervisor], "
+        "[supervisorctl] serverurl=unix://<that socket>: the socket the XML-RPC interface and "
+        "supervisorctl need; no other socket.",
         "pidfile in the run directory (tmpfs); logfile and childlogdir under the work directory: "
         "child output still goes to the default AUTO log files.",
         "startsecs=1 and startretries=3 left at their defaults: a child is reported RUNNING "
@@ -136,6 +139,9 @@ class Supervisord(Peer):
             "",
             "[rpcinterface:supervisor]",
             "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface",
+            "",
+            "[supervisorctl]",
+            f"serverurl=unix://{self.sock_path}",
             "",
         ]
         stopwait = max(1, round(ctx.stop_timeout))
@@ -208,6 +214,12 @@ class Supervisord(Peer):
 
     def stop_all(self) -> None:
         self._call("stopAllProcesses")
+
+    def stop_all_cli(self) -> None:
+        assert self.ctx is not None and self.conf is not None
+        # Like every supervisorctl command, a Python program started for the one request.
+        self.ctx.run(["supervisorctl", "-c", str(self.conf), "stop", "all"],
+                     timeout=600 + self.ctx.stop_timeout)
 
     # -- logs ----------------------------------------------------------------------------
 

@@ -16,9 +16,9 @@ import shutil
 import subprocess
 import time
 from pathlib import Path
-from typing import Iterable, Iterator, Optional
+from typing import Callable, Iterable, Iterator, Optional
 
-from benchlib import BenchError, Ctx, Peer, dbus_latencies
+from benchlib import BenchError, Ctx, DbusBatch, Peer, dbus_latencies
 
 SYSTEMD = "/lib/systemd/systemd"
 JOURNALD_EXE = ("/lib/systemd/systemd-journald", "/usr/lib/systemd/systemd-journald")
@@ -88,6 +88,10 @@ class SystemdUser(Peer):
                    "bus (sd-bus)")
     log_sink_doc = ("the journal (journald), read back with "
                     "journalctl _SYSTEMD_USER_UNIT=bench@I.service")
+    stop_doc = ("D-Bus org.freedesktop.systemd1.Manager.StopUnit(\"bench.target\", \"replace\") "
+                "on the user bus, from a client connected beforehand (bench-dbus-batch); the "
+                "instances stop with the target (PartOf=)")
+    stop_cli_doc = "`systemctl --user stop bench.target`"
     needs_root = True
     settings_doc = [
         "Runs inside tests/e2e/run's namespace: systemd --user (252) of the test user is already "
@@ -317,7 +321,18 @@ class SystemdUser(Peer):
                           "org.freedesktop.DBus.Properties", "GetAll", "s",
                           ["org.freedesktop.systemd1.Unit"])
 
+    def stop_command(self) -> Callable[[], None]:
+        assert self.ctx is not None
+        # StopUnit returns once the job is queued; the harness waits for the children.
+        batch = DbusBatch(self.ctx, ["--user"], DEST, "org.freedesktop.systemd1.Manager",
+                          "StopUnit", "ss", [(MANAGER_PATH, [f"{UNIT}.target", "replace"])],
+                          timeout=600, prefix=self._as_user())
+        return batch.go
+
     def stop_all(self) -> None:
+        self.stop_command()()
+
+    def stop_all_cli(self) -> None:
         # Waits for bench.target's stop job only. The target is ordered after its units (a
         # target's default), so on stop it goes first and the command does not wait for the
         # units; a busy manager may still answer late (at N=5000, once most units stopped).
