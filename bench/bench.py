@@ -372,7 +372,7 @@ class Runner:
                 if r.get("count"):
                     log(f"  {peer.name} N={n}: restart p50 {r['p50_s'] * 1e3:.2f} ms, "
                         f"p99 {r['p99_s'] * 1e3:.2f} ms ({r['failed']} failed)")
-            if "stop" in wl and peer.name != "floor":
+            if "stop" in wl:
                 self.stop_workload(peer, ctx, res)
                 if "stop_all_s" in res:
                     log(f"  {peer.name} N={n}: stop all {res['stop_all_s']:.3f} s")
