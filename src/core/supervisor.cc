@@ -124,7 +124,6 @@ struct Supervisor::Unit {
   int wrapper_pid = -1;  ///< pid-file / podman-cid: the launching shell
   unsigned live_failures = 0;
   unsigned ready_successes = 0;
-  bool main_gone = false;  ///< Stopping: main pid exited, group may remain
   bool sent_kill = false;
   bool wait_over = false;     ///< Backoff / StartLimitHit: the timer fired
   bool from_backoff = false;  ///< the next start is an automatic restart
@@ -287,7 +286,6 @@ void Supervisor::touch(const Unit& u) {
 }
 
 void Supervisor::set_main_gone(Unit& u, bool gone) {
-  u.main_gone = gone;
   if (gone)
     main_gone_.insert(&u);
   else
@@ -901,7 +899,7 @@ void Supervisor::fire(Unit& u, TimerSlot slot) {
             fmt::format("did not stop within {}, sent SIGKILL", format_duration(cfg.stop_timeout)),
             "sigkill");
         arm(u, kStateTimer, clock_.now() + cfg.stop_timeout);
-      } else if (!fx_.group_alive(u.st) || u.main_gone) {
+      } else if (!fx_.group_alive(u.st) || main_gone(u)) {
         // SIGKILL cannot be ignored; what is left is unkillable (D state) or gone.
         finish_stop(u);
       } else {
@@ -1214,7 +1212,7 @@ void Supervisor::on_hook_done(const std::string& name, HookKind kind, const Hook
     case HookKind::Stop:
       if (u->st.state != State::Stopping || u->st.sub_state != "stop-command") break;
       disarm(*u, kStateTimer);
-      if (u->main_gone && !fx_.group_alive(u->st))
+      if (main_gone(*u) && !fx_.group_alive(u->st))
         finish_stop(*u);
       else
         send_stop_signal(*u);
@@ -1259,7 +1257,7 @@ void Supervisor::begin_stop(Unit& u, AfterStop then, std::string reason) {
     finish_stop(u);
     return;
   }
-  if (cfg.stop && !u.main_gone && !u.watchdog_hit) {
+  if (cfg.stop && !main_gone(u) && !u.watchdog_hit) {
     set_state(u, State::Stopping, reason.empty() ? "running the stop command" : reason,
               "stop-command");
     std::string error;

@@ -410,10 +410,11 @@ class Supervisor {
   std::set<std::tuple<MonoTime, Unit*, int>> timers_;
   std::vector<Unit*> queue_;
   /// Units whose main process has exited while they stop, waiting for the rest of their
-  /// group: all on_group_change() looks at after each death, where it used to walk every
-  /// unit (a million steps when 1,000 stop at once).
-  std::set<Unit*> main_gone_;
+  /// group (the group may remain): all on_group_change() looks at after each death, where it
+  /// used to walk every unit (a million steps when 1,000 stop at once).
+  std::set<Unit*, std::less<>> main_gone_;  ///< transparent: looked up by const Unit* too
   void set_main_gone(Unit& u, bool gone);
+  bool main_gone(const Unit& u) const { return main_gone_.contains(&u); }
   std::shared_ptr<const Config> config_;
   std::map<std::string, std::shared_ptr<const ProcessConfig>, std::less<>> transients_;  ///< by id
   bool started_ = false;
