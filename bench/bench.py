@@ -114,6 +114,15 @@ def no_harness_pauses():
     finally:
         gc.enable()
 
+def log_stop(peer: Peer, n: int, res: dict, key: str, label: str) -> None:
+    """Logs what stop_workload left under key: the time, or the children left at its bound."""
+    if key + "_s" in res:
+        log(f"  {peer.name} N={n}: {label} {res[key + '_s']:.3f} s")
+    else:
+        t = res[key + "_timeout"]
+        log(f"  {peer.name} N={n}: {label}: {t['left']} children left after {t['seconds']:.0f} s")
+
+
 class Runner:
     def __init__(self, args: argparse.Namespace):
         self.args = args
@@ -374,12 +383,7 @@ class Runner:
                         f"p99 {r['p99_s'] * 1e3:.2f} ms ({r['failed']} failed)")
             if "stop" in wl:
                 self.stop_workload(peer, ctx, res)
-                if "stop_all_s" in res:
-                    log(f"  {peer.name} N={n}: stop all {res['stop_all_s']:.3f} s")
-                else:
-                    t = res["stop_all_timeout"]
-                    log(f"  {peer.name} N={n}: stop all: {t['left']} children left after "
-                        f"{t['seconds']:.0f} s")
+                log_stop(peer, n, res, "stop_all", "stop all")
 
         self.with_peer(peer, n, "term1", f"n{n}", body)
         if "stop-cli" in wl and peer.stop_cli_doc is not None:
@@ -395,13 +399,7 @@ class Runner:
                 res["stop_cli_error"] = str(e)
                 log(f"  {peer.name} N={n}: stop all, command-line client: FAILED: {e}")
             else:
-                if "stop_cli_s" in res:
-                    log(f"  {peer.name} N={n}: stop all, command-line client "
-                        f"{res['stop_cli_s']:.3f} s")
-                else:
-                    t = res["stop_cli_timeout"]
-                    log(f"  {peer.name} N={n}: stop all, command-line client: {t['left']} "
-                        f"children left after {t['seconds']:.0f} s")
+                log_stop(peer, n, res, "stop_cli", "stop all, command-line client")
         return res
 
     def run_storm(self, peer: Peer) -> dict:

@@ -338,7 +338,8 @@ class Peer:
         return self.stop_all
 
     def stop_all(self) -> None:
-        """Issues the peer's command to stop every child; returns when the command returns."""
+        """Issues the peer's command to stop every child; returns when the command returns.
+        Not needed by a peer that overrides stop_command."""
         raise NotImplementedError
 
     def stop_all_cli(self) -> None:

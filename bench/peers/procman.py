@@ -119,9 +119,6 @@ class Procman(Peer):
                           "StopProcess", "ss", calls, timeout=600)
         return batch.go
 
-    def stop_all(self) -> None:
-        self.stop_command()()
-
     def stop_all_cli(self) -> None:
         ctx = self.ctx
         assert ctx is not None

@@ -329,9 +329,6 @@ class SystemdUser(Peer):
                           timeout=600, prefix=self._as_user())
         return batch.go
 
-    def stop_all(self) -> None:
-        self.stop_command()()
-
     def stop_all_cli(self) -> None:
         # Waits for bench.target's stop job only. The target is ordered after its units (a
         # target's default), so on stop it goes first and the command does not wait for the
